@@ -1,0 +1,686 @@
+// ImportModel: Keras layer semantics -> nn dialect. Each supported Keras class has one handler
+// below; defaults follow Keras 3 (and tf.keras 2 where a saved file uses its older keys).
+#include "frontend/ImportModel.h"
+
+#include "ir/NNDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <set>
+
+using namespace mlir;
+using json = nlohmann::json;
+
+namespace kerasc {
+namespace {
+
+const std::set<std::string> kNoiseLayers = {
+    "Dropout",     "SpatialDropout1D", "SpatialDropout2D",      "SpatialDropout3D",
+    "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"};
+
+const std::set<std::string> kMergeLayers = {"Add",     "Subtract", "Multiply",
+                                            "Average", "Maximum",  "Minimum"};
+
+const std::set<std::string> kOtherLayers = {
+    "InputLayer", "Dense",   "Activation",   "ReLU",        "LeakyReLU",
+    "ELU",        "PReLU",   "Softmax",      "Flatten",     "Reshape",
+    "Permute",    "RepeatVector", "Concatenate", "Rescaling", "Normalization"};
+
+/// Activation names kerasc implements (Keras 3 names and aliases).
+const std::set<std::string> kActivations = {
+    "linear",  "relu",     "relu6", "sigmoid", "hard_sigmoid", "tanh",        "softmax",
+    "log_softmax", "elu",  "selu",  "softplus", "softsign",    "silu",        "swish",
+    "gelu",    "exponential", "leaky_relu"};
+
+/// An activation as stored in a config: "relu", or a serialized function object.
+std::string activationName(const json &value) {
+  if (value.is_null())
+    return "linear";
+  if (value.is_string())
+    return value.get<std::string>();
+  if (value.is_object()) {
+    if (value.contains("config") && value["config"].is_string())
+      return value["config"].get<std::string>();
+    if (value.contains("class_name") && value["class_name"].is_string())
+      return value["class_name"].get<std::string>();
+  }
+  return "<unreadable activation>";
+}
+
+/// Why a layer cannot be compiled, or "" if it can.
+std::string unsupportedReason(const LayerSpec &layer) {
+  const std::string &cls = layer.className;
+  if (cls == "Sequential" || cls == "Functional" || cls == "Model")
+    return "nested models are not supported; save the model flattened";
+  if (!kNoiseLayers.count(cls) && !kMergeLayers.count(cls) && !kOtherLayers.count(cls))
+    return "layer class not supported by kerasc yet";
+  if ((cls == "Dense" || cls == "Activation") && layer.config.contains("activation")) {
+    std::string act = activationName(layer.config["activation"]);
+    if (!kActivations.count(act))
+      return "activation '" + act + "' not supported";
+  }
+  return "";
+}
+
+class Importer {
+public:
+  Importer(const ModelSpec &spec, MLIRContext &ctx) : spec(spec), ctx(ctx), builder(&ctx) {}
+
+  ImportedModel run();
+
+private:
+  using Values = SmallVector<Value>;
+  // --- errors ---
+  [[noreturn]] void fail(const std::string &message) const {
+    throw Error(spec.sourcePath + ": " +
+                (current ? fmt::format("layer '{}' ({}): ", current->name, current->className)
+                         : std::string()) +
+                message);
+  }
+  const json &field(const char *key) const {
+    if (!current->config.contains(key))
+      fail(fmt::format("missing required config field '{}'", key));
+    return current->config[key];
+  }
+  template <class T> T fieldOr(const char *key, T fallback) const {
+    const json &cfg = current->config;
+    if (!cfg.contains(key) || cfg[key].is_null())
+      return fallback;
+    try {
+      return cfg[key].get<T>();
+    } catch (const json::exception &) {
+      fail(fmt::format("config field '{}' has an unexpected type", key));
+    }
+  }
+  double number(const json &v, const char *key) const {
+    if (!v.is_number())
+      fail(fmt::format("config field '{}' must be a number", key));
+    return v.get<double>();
+  }
+
+  // --- IR building ---
+  Location loc() const {
+    return NameLoc::get(StringAttr::get(&ctx, current->name + " (" + current->className + ")"));
+  }
+  /// Creates an op with unranked result and infers its type at once, turning verifier messages
+  /// into a kerasc::Error that names the layer.
+  template <class OpT, class... Args> Value create(Args &&...args) {
+    auto op = builder.create<OpT>(loc(), UnrankedTensorType::get(builder.getF32Type()),
+                                  std::forward<Args>(args)...);
+    std::string diagnostics;
+    FailureOr<TensorType> type;
+    {
+      ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
+        diagnostics += (diagnostics.empty() ? "" : "; ") + d.str();
+        return success();
+      });
+      type = cast<nn::InferShapeOpInterface>(op.getOperation()).inferResultType();
+    }
+    if (failed(type))
+      fail(diagnostics);
+    op->getResult(0).setType(*type);
+    return op->getResult(0);
+  }
+  Value weight(const std::string &name, std::vector<int64_t> shape, std::vector<float> data) {
+    auto type = RankedTensorType::get(shape, builder.getF32Type());
+    weights[name] = {std::move(shape), std::move(data)};
+    return builder.create<nn::WeightOp>(loc(), type, builder.getStringAttr(name));
+  }
+  /// The layer's `index`-th stored variable, checked against the shape the config implies.
+  Value storedWeight(size_t index, const char *role, const std::vector<int64_t> &expected) {
+    if (index >= current->weights.size())
+      fail(fmt::format("weights missing: expected a '{}' variable (#{}), the file has {}", role,
+                       index, current->weights.size()));
+    const WeightArray &w = current->weights[index];
+    if (w.shape != expected)
+      fail(fmt::format("weights disagree with the config: '{}' has shape [{}] but the config "
+                       "implies [{}]",
+                       role, fmt::join(w.shape, ", "), fmt::join(expected, ", ")));
+    return weight(current->name + "/" + role, w.shape, w.data);
+  }
+  void expectWeightCount(size_t n) {
+    if (current->weights.size() != n)
+      fail(fmt::format("expected {} weight variable(s), the file has {}", n,
+                       current->weights.size()));
+  }
+  static ArrayRef<int64_t> shapeOf(Value v) { return v.getType().cast<ShapedType>().getShape(); }
+  int64_t normalizeAxis(int64_t axis, int64_t rank) const {
+    int64_t a = axis < 0 ? axis + rank : axis;
+    if (a < 1 || a >= rank)
+      fail(fmt::format("axis {} is invalid for a rank-{} input (the batch axis cannot be used)",
+                       axis, rank));
+    return a;
+  }
+
+  Value activation(Value x, const std::string &name);
+  Values importLayer(const LayerSpec &layer, const Values &inputs);
+  Value importMerge(const Values &inputs);
+  Value importNormalization(Value x);
+  Value importRescaling(Value x);
+  std::vector<float> floatList(const json &v, const char *key);
+
+  const ModelSpec &spec;
+  MLIRContext &ctx;
+  OpBuilder builder;
+  WeightStore weights;
+  const LayerSpec *current = nullptr;
+};
+
+Value Importer::activation(Value x, const std::string &name) {
+  auto act = [&](const char *fn, std::optional<double> alpha = std::nullopt) {
+    return create<nn::ActivationOp>(x, builder.getStringAttr(fn),
+                                    alpha ? builder.getF64FloatAttr(*alpha) : FloatAttr(),
+                                    FloatAttr(), FloatAttr());
+  };
+  const bool keras2 = spec.kerasVersion.rfind("2.", 0) == 0;
+  if (name == "linear")
+    return x;
+  if (name == "softmax" || name == "log_softmax")
+    return create<nn::SoftmaxOp>(x, builder.getI64IntegerAttr(shapeOf(x).size() - 1),
+                                 builder.getBoolAttr(name == "log_softmax"));
+  if (name == "swish" || name == "silu")
+    return act("silu");
+  if (name == "hard_sigmoid")
+    return act(keras2 ? "hard_sigmoid_tf2" : "hard_sigmoid");
+  if (name == "elu")
+    return act("elu", 1.0);
+  if (name == "leaky_relu")
+    return act("leaky_relu", 0.2); // keras.activations.leaky_relu's default negative_slope
+  if (!kActivations.count(name))
+    fail("activation '" + name + "' not supported");
+  return act(name.c_str());
+}
+
+std::vector<float> Importer::floatList(const json &v, const char *key) {
+  // Numbers, lists of numbers, or a serialized numpy array {"config": {"value": [...]}}.
+  const json &value = v.is_object() && v.contains("config") && v["config"].is_object() &&
+                              v["config"].contains("value")
+                          ? v["config"]["value"]
+                          : v;
+  std::vector<float> out;
+  std::function<void(const json &)> flatten = [&](const json &j) {
+    if (j.is_array())
+      for (const json &e : j)
+        flatten(e);
+    else
+      out.push_back(static_cast<float>(number(j, key)));
+  };
+  flatten(value);
+  return out;
+}
+
+Value Importer::importMerge(const Values &inputs) {
+  const std::string &cls = current->className;
+  if (inputs.size() < 2)
+    fail(fmt::format("a merge layer needs at least 2 inputs, got {}", inputs.size()));
+  if (cls == "Subtract" && inputs.size() != 2)
+    fail("Subtract takes exactly 2 inputs");
+  const char *fn = cls == "Subtract" ? "sub"
+                   : cls == "Multiply" ? "mul"
+                   : cls == "Maximum"  ? "max"
+                   : cls == "Minimum"  ? "min"
+                                       : "add"; // Add and Average
+  // Keras folds merge inputs pairwise, left to right.
+  Value acc = inputs[0];
+  for (size_t i = 1; i < inputs.size(); ++i)
+    acc = create<nn::BinaryOp>(acc, inputs[i], builder.getStringAttr(fn));
+  if (cls == "Average")
+    acc = create<nn::RescaleOp>(acc, builder.getF64FloatAttr(1.0 / inputs.size()),
+                                builder.getF64FloatAttr(0.0));
+  return acc;
+}
+
+Value Importer::importRescaling(Value x) {
+  std::vector<float> scale = floatList(current->config.value("scale", json(1.0)), "scale");
+  std::vector<float> offset = floatList(current->config.value("offset", json(0.0)), "offset");
+  if (scale.size() == 1 && offset.size() == 1)
+    return create<nn::RescaleOp>(x, builder.getF64FloatAttr(scale[0]),
+                                 builder.getF64FloatAttr(offset[0]));
+  // Per-channel: x * scale + offset with broadcasting along the last axis, as Keras does.
+  auto asWeight = [&](std::vector<float> v, const char *role) {
+    std::vector<int64_t> shape{static_cast<int64_t>(v.size())};
+    return weight(current->name + "/" + role, shape, std::move(v));
+  };
+  Value y = create<nn::BinaryOp>(x, asWeight(scale, "scale"), builder.getStringAttr("mul"));
+  return create<nn::BinaryOp>(y, asWeight(offset, "offset"), builder.getStringAttr("add"));
+}
+
+Value Importer::importNormalization(Value x) {
+  ArrayRef<int64_t> in = shapeOf(x);
+  const int64_t rank = in.size();
+  std::vector<int64_t> axes;
+  const json &axisCfg = current->config.contains("axis") ? current->config["axis"] : json(-1);
+  if (axisCfg.is_number_integer())
+    axes.push_back(axisCfg.get<int64_t>());
+  else if (axisCfg.is_array())
+    for (const json &a : axisCfg)
+      axes.push_back(a.get<int64_t>());
+  else if (!axisCfg.is_null())
+    fail("config field 'axis' must be an integer, a list or null");
+  std::set<int64_t> keep;
+  for (int64_t a : axes)
+    keep.insert(normalizeAxis(a, rank));
+  // Mean/variance broadcast over the non-batch axes: kept axes keep their size, others are 1.
+  std::vector<int64_t> broadcast, kept;
+  for (int64_t d = 1; d < rank; ++d) {
+    broadcast.push_back(keep.count(d) ? in[d] : 1);
+    if (keep.count(d))
+      kept.push_back(in[d]);
+  }
+  const int64_t count = std::accumulate(kept.begin(), kept.end(), int64_t(1), std::multiplies<>());
+  Value mean, variance;
+  const json &meanCfg = current->config.value("mean", json());
+  if (meanCfg.is_null()) {
+    // Adapted: stored variables mean, variance, count with the kept axes' shape.
+    expectWeightCount(3);
+    for (int i = 0; i < 2; ++i) {
+      const WeightArray &w = current->weights[i];
+      if (w.shape != kept)
+        fail(fmt::format("weights disagree with the config: '{}' has shape [{}] but the axes "
+                         "imply [{}]",
+                         i ? "variance" : "mean", fmt::join(w.shape, ", "),
+                         fmt::join(kept, ", ")));
+      (i ? variance : mean) =
+          weight(current->name + (i ? "/variance" : "/mean"), broadcast, w.data);
+    }
+  } else {
+    // Given in the config: a scalar, or values aligned right-to-left with the kept axes.
+    for (int i = 0; i < 2; ++i) {
+      const char *key = i ? "variance" : "mean";
+      std::vector<float> v = floatList(field(key), key);
+      std::vector<float> data;
+      if (v.size() == 1)
+        data.assign(count, v[0]);
+      else if ((int64_t)v.size() == count)
+        data = v;
+      else
+        fail(fmt::format("'{}' has {} values but the normalized axes hold {}", key, v.size(),
+                         count));
+      (i ? variance : mean) = weight(current->name + "/" + key, broadcast, data);
+    }
+  }
+  return create<nn::NormalizeOp>(x, mean, variance, builder.getF64FloatAttr(1e-7),
+                                 builder.getBoolAttr(fieldOr<bool>("invert", false)));
+}
+
+Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inputs) {
+  const std::string &cls = layer.className;
+  if (kMergeLayers.count(cls))
+    return {importMerge(inputs)};
+  if (cls == "Concatenate") {
+    if (inputs.size() < 2)
+      fail("Concatenate needs at least 2 inputs");
+    int64_t axis = normalizeAxis(fieldOr<int64_t>("axis", -1), shapeOf(inputs[0]).size());
+    return {create<nn::ConcatOp>(ValueRange(inputs), builder.getI64IntegerAttr(axis))};
+  }
+  if (inputs.size() != 1)
+    fail(fmt::format("expected 1 input, got {}", inputs.size()));
+  Value x = inputs[0];
+  const int64_t rank = shapeOf(x).size();
+
+  if (kNoiseLayers.count(cls)) {
+    std::optional<double> rate;
+    for (const char *key : {"rate", "stddev"})
+      if (layer.config.contains(key) && layer.config[key].is_number())
+        rate = layer.config[key].get<double>();
+    return {create<nn::NoiseOp>(x, builder.getStringAttr(cls),
+                                rate ? builder.getF64FloatAttr(*rate) : FloatAttr())};
+  }
+  if (cls == "Dense") {
+    const json &unitsCfg = field("units");
+    if (!unitsCfg.is_number_integer() || unitsCfg.get<int64_t>() <= 0)
+      fail("config field 'units' must be a positive integer");
+    const int64_t units = unitsCfg.get<int64_t>();
+    const bool useBias = fieldOr<bool>("use_bias", true);
+    expectWeightCount(useBias ? 2 : 1);
+    Value kernel = storedWeight(0, "kernel", {shapeOf(x).back(), units});
+    Value y = create<nn::MatMulOp>(x, kernel);
+    if (useBias)
+      y = create<nn::BiasAddOp>(y, storedWeight(1, "bias", {units}));
+    return {activation(y, activationName(layer.config.value("activation", json("linear"))))};
+  }
+  if (cls == "Activation")
+    return {activation(x, activationName(field("activation")))};
+  if (cls == "ReLU") {
+    double slope = fieldOr<double>("negative_slope", 0.0);
+    double threshold = fieldOr<double>("threshold", 0.0);
+    const json &maxCfg = layer.config.value("max_value", json());
+    FloatAttr maxValue = maxCfg.is_null() ? FloatAttr()
+                                          : builder.getF64FloatAttr(number(maxCfg, "max_value"));
+    if (slope == 0.0 && threshold == 0.0 && !maxValue)
+      return {activation(x, "relu")};
+    return {create<nn::ActivationOp>(x, builder.getStringAttr("relu"),
+                                     builder.getF64FloatAttr(slope), maxValue,
+                                     builder.getF64FloatAttr(threshold))};
+  }
+  if (cls == "LeakyReLU") {
+    // Keras 3 calls it negative_slope, tf.keras 2 alpha; both default to 0.3.
+    double slope = fieldOr<double>("negative_slope", fieldOr<double>("alpha", 0.3));
+    return {create<nn::ActivationOp>(x, builder.getStringAttr("leaky_relu"),
+                                     builder.getF64FloatAttr(slope), FloatAttr(), FloatAttr())};
+  }
+  if (cls == "ELU")
+    return {create<nn::ActivationOp>(x, builder.getStringAttr("elu"),
+                                     builder.getF64FloatAttr(fieldOr<double>("alpha", 1.0)),
+                                     FloatAttr(), FloatAttr())};
+  if (cls == "PReLU") {
+    std::vector<int64_t> shape(shapeOf(x).begin() + 1, shapeOf(x).end());
+    const json &shared = layer.config.value("shared_axes", json());
+    if (shared.is_number_integer())
+      shape[normalizeAxis(shared.get<int64_t>(), rank) - 1] = 1;
+    else if (shared.is_array())
+      for (const json &a : shared)
+        shape[normalizeAxis(a.get<int64_t>(), rank) - 1] = 1;
+    expectWeightCount(1);
+    return {create<nn::PReluOp>(x, storedWeight(0, "alpha", shape))};
+  }
+  if (cls == "Softmax") {
+    const json &axisCfg = layer.config.value("axis", json(-1));
+    int64_t axis;
+    if (axisCfg.is_number_integer())
+      axis = axisCfg.get<int64_t>();
+    else if (axisCfg.is_array() && axisCfg.size() == 1)
+      axis = axisCfg[0].get<int64_t>();
+    else
+      fail("softmax over several axes is not supported");
+    return {create<nn::SoftmaxOp>(x, builder.getI64IntegerAttr(normalizeAxis(axis, rank)),
+                                  builder.getBoolAttr(false))};
+  }
+  if (cls == "Flatten") {
+    ArrayRef<int64_t> s = shapeOf(x);
+    if (fieldOr<std::string>("data_format", "channels_last") == "channels_first" && rank > 2) {
+      // Keras moves the channel axis last before flattening channels_first data.
+      SmallVector<Attribute> perm{builder.getI64IntegerAttr(0)};
+      for (int64_t d = 2; d < rank; ++d)
+        perm.push_back(builder.getI64IntegerAttr(d));
+      perm.push_back(builder.getI64IntegerAttr(1));
+      x = create<nn::TransposeOp>(x, builder.getArrayAttr(perm));
+    }
+    int64_t n = std::accumulate(s.begin() + 1, s.end(), int64_t(1), std::multiplies<>());
+    return {create<nn::ReshapeOp>(x, builder.getI64ArrayAttr({n}))};
+  }
+  if (cls == "Reshape") {
+    std::vector<int64_t> target;
+    try {
+      target = field("target_shape").get<std::vector<int64_t>>();
+    } catch (const json::exception &) {
+      fail("config field 'target_shape' must be a list of integers");
+    }
+    ArrayRef<int64_t> s = shapeOf(x);
+    int64_t total = std::accumulate(s.begin() + 1, s.end(), int64_t(1), std::multiplies<>());
+    int64_t known = 1, unknown = -1;
+    for (size_t i = 0; i < target.size(); ++i) {
+      if (target[i] == -1 && unknown < 0)
+        unknown = i;
+      else if (target[i] <= 0)
+        fail("target_shape may contain one -1 and otherwise positive sizes");
+      else
+        known *= target[i];
+    }
+    if (unknown >= 0) {
+      if (total % known != 0)
+        fail(fmt::format("cannot reshape {} elements into target_shape with -1", total));
+      target[unknown] = total / known;
+    }
+    return {create<nn::ReshapeOp>(x, builder.getI64ArrayAttr(target))};
+  }
+  if (cls == "Permute") {
+    std::vector<int64_t> dims;
+    try {
+      dims = field("dims").get<std::vector<int64_t>>();
+    } catch (const json::exception &) {
+      fail("config field 'dims' must be a list of integers");
+    }
+    SmallVector<int64_t> perm{0};
+    perm.append(dims.begin(), dims.end());
+    return {create<nn::TransposeOp>(x, builder.getI64ArrayAttr(perm))};
+  }
+  if (cls == "RepeatVector") {
+    const json &n = field("n");
+    if (!n.is_number_integer())
+      fail("config field 'n' must be an integer");
+    return {create<nn::RepeatOp>(x, builder.getI64IntegerAttr(n.get<int64_t>()))};
+  }
+  if (cls == "Rescaling")
+    return {importRescaling(x)};
+  if (cls == "Normalization")
+    return {importNormalization(x)};
+  fail("internal error: no importer for this supported class");
+}
+
+ImportedModel Importer::run() {
+  ctx.loadDialect<nn::NNDialect, func::FuncDialect>();
+
+  // Every unsupported layer is reported at once, before anything is built.
+  std::vector<std::string> unsupported;
+  for (const LayerSpec &layer : spec.layers) {
+    std::string why = unsupportedReason(layer);
+    if (!why.empty())
+      unsupported.push_back(fmt::format("'{}' ({}): {}", layer.name, layer.className, why));
+  }
+  if (!unsupported.empty())
+    throw Error(fmt::format("{}: {} unsupported layer{}: {}", spec.sourcePath, unsupported.size(),
+                            unsupported.size() == 1 ? "" : "s", fmt::join(unsupported, "; ")));
+
+  ImportedModel result;
+  result.name = spec.name;
+  result.sequential = spec.className == "Sequential";
+  auto module = ModuleOp::create(UnknownLoc::get(&ctx));
+  builder.setInsertionPointToEnd(module.getBody());
+
+  // Inputs: the model's input layers, in the model's order.
+  std::map<std::string, const LayerSpec *> byName;
+  for (const LayerSpec &layer : spec.layers)
+    byName[layer.name] = &layer;
+  SmallVector<Type> argTypes;
+  for (const TensorRef &ref : spec.inputs) {
+    auto it = byName.find(ref.layer);
+    if (it == byName.end() || it->second->className != "InputLayer")
+      fail(fmt::format("model input '{}' is not an InputLayer of the model", ref.layer));
+    current = it->second;
+    const json &shapeCfg = current->config.contains("batch_shape")
+                               ? current->config["batch_shape"]
+                               : current->config.value("batch_input_shape", json());
+    if (!shapeCfg.is_array() || shapeCfg.empty())
+      fail("missing required config field 'batch_shape'");
+    SmallVector<int64_t> shape{ShapedType::kDynamicSize};
+    for (size_t d = 1; d < shapeCfg.size(); ++d) {
+      if (!shapeCfg[d].is_number_integer() || shapeCfg[d].get<int64_t>() <= 0)
+        fail("every input dimension but the batch must be a fixed positive size "
+             "(dynamic dimensions are not supported)");
+      shape.push_back(shapeCfg[d].get<int64_t>());
+    }
+    argTypes.push_back(RankedTensorType::get(shape, builder.getF32Type()));
+  }
+  current = nullptr;
+  auto func = builder.create<func::FuncOp>(UnknownLoc::get(&ctx), "model",
+                                           builder.getFunctionType(argTypes, {}));
+  Block *entry = func.addEntryBlock();
+  builder.setInsertionPointToEnd(entry);
+
+  // (layer, call, tensor) -> value.
+  std::map<std::tuple<std::string, int, int>, Value> tensors;
+  for (size_t i = 0; i < spec.inputs.size(); ++i) {
+    tensors[{spec.inputs[i].layer, 0, 0}] = entry->getArgument(i);
+    func.setArgAttr(i, "nn.name", builder.getStringAttr(spec.inputs[i].layer));
+  }
+
+  for (const LayerSpec &layer : spec.layers) {
+    current = &layer;
+    LayerReport report{layer.name, layer.className, {}, 0, 0, {}};
+    const bool trainable = layer.config.value("trainable", true) && layer.className != "Normalization";
+    for (const WeightArray &w : layer.weights) {
+      int64_t n = std::accumulate(w.shape.begin(), w.shape.end(), int64_t(1), std::multiplies<>());
+      report.params += n;
+      report.trainableParams += trainable ? n : 0;
+    }
+    if (layer.className == "InputLayer") {
+      auto it = tensors.find({layer.name, 0, 0});
+      if (it == tensors.end())
+        fail("this InputLayer is not one of the model's inputs");
+      report.outputShapes.push_back(shapeOf(it->second).vec());
+      result.layers.push_back(report);
+      continue;
+    }
+    for (size_t call = 0; call < layer.calls.size(); ++call) {
+      Values inputs;
+      for (const TensorRef &ref : layer.calls[call].inputs) {
+        auto it = tensors.find({ref.layer, ref.nodeIndex, ref.tensorIndex});
+        if (it == tensors.end())
+          fail(fmt::format("input {}[{}][{}] is not produced before this layer", ref.layer,
+                           ref.nodeIndex, ref.tensorIndex));
+        inputs.push_back(it->second);
+        if (call == 0)
+          report.connectedTo.push_back(
+              fmt::format("{}[{}][{}]", ref.layer, ref.nodeIndex, ref.tensorIndex));
+      }
+      Values outputs = importLayer(layer, inputs);
+      for (size_t t = 0; t < outputs.size(); ++t) {
+        tensors[{layer.name, (int)call, (int)t}] = outputs[t];
+        if (call == 0)
+          report.outputShapes.push_back(shapeOf(outputs[t]).vec());
+      }
+    }
+    result.layers.push_back(report);
+  }
+  current = nullptr;
+
+  SmallVector<Value> outputs;
+  for (const TensorRef &ref : spec.outputs) {
+    auto it = tensors.find({ref.layer, ref.nodeIndex, ref.tensorIndex});
+    if (it == tensors.end())
+      fail(fmt::format("model output {}[{}][{}] is not produced by any layer", ref.layer,
+                       ref.nodeIndex, ref.tensorIndex));
+    outputs.push_back(it->second);
+  }
+  builder.create<func::ReturnOp>(UnknownLoc::get(&ctx), outputs);
+  func.setType(builder.getFunctionType(argTypes, ValueRange(outputs).getTypes()));
+  for (size_t i = 0; i < spec.outputs.size(); ++i)
+    func.setResultAttr(i, "nn.name", builder.getStringAttr(spec.outputs[i].layer));
+
+  result.module = module;
+  result.weights = std::move(weights);
+  return result;
+}
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + (shape[i] < 0 ? std::string("None") : std::to_string(shape[i]));
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+/// Keras's readable byte counts: "888.00 B", "1.52 KB".
+std::string readableBytes(double bytes) {
+  const char *units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  return fmt::format("{:.2f} {}", bytes, units[u]);
+}
+
+/// Display width of UTF-8 text (the table's box characters are one column each).
+size_t displayWidth(const std::string &s) {
+  size_t w = 0;
+  for (unsigned char c : s)
+    w += (c & 0xC0) != 0x80;
+  return w;
+}
+
+std::string repeatText(const std::string &s, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i)
+    out += s;
+  return out;
+}
+
+} // namespace
+
+ImportedModel importModel(const ModelSpec &spec, MLIRContext &context) {
+  return Importer(spec, context).run();
+}
+
+std::string formatSummary(const ImportedModel &model) {
+  // Like Keras 3: Sequential hides the InputLayer and has no "Connected to" column.
+  std::vector<std::vector<std::vector<std::string>>> rows; // row -> column -> lines
+  for (const LayerReport &l : model.layers) {
+    if (model.sequential && l.className == "InputLayer")
+      continue;
+    std::vector<std::string> shapes;
+    for (const auto &s : l.outputShapes)
+      shapes.push_back(shapeText(s));
+    std::vector<std::vector<std::string>> row{
+        {l.name + " (" + l.className + ")"}, shapes, {std::to_string(l.params)}};
+    if (!model.sequential) {
+      std::vector<std::string> inbound;
+      for (size_t i = 0; i < l.connectedTo.size(); ++i)
+        inbound.push_back(l.connectedTo[i] + (i + 1 < l.connectedTo.size() ? "," : ""));
+      if (inbound.empty())
+        inbound.push_back("-");
+      row.push_back(inbound);
+    }
+    rows.push_back(row);
+  }
+  std::vector<std::string> headers{"Layer (type)", "Output Shape", "Param #"};
+  if (!model.sequential)
+    headers.push_back("Connected to");
+  std::vector<size_t> widths;
+  for (size_t c = 0; c < headers.size(); ++c) {
+    size_t w = displayWidth(headers[c]);
+    for (const auto &row : rows)
+      for (const std::string &line : row[c])
+        w = std::max(w, displayWidth(line));
+    widths.push_back(w + 2);
+  }
+  auto rule = [&](const char *left, const char *fill, const char *mid, const char *right) {
+    std::string s = left;
+    for (size_t c = 0; c < widths.size(); ++c)
+      s += repeatText(fill, widths[c]) + (c + 1 < widths.size() ? mid : right);
+    return s + "\n";
+  };
+  auto line = [&](const std::vector<std::string> &cells, const char *bar) {
+    std::string s = bar;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      size_t pad = widths[c] - 2 - displayWidth(cells[c]);
+      s += " " + (c == 2 ? std::string(pad, ' ') + cells[c] : cells[c] + std::string(pad, ' ')) +
+           " " + bar;
+    }
+    return s + "\n";
+  };
+  std::string out = "Model: \"" + model.name + "\"\n";
+  out += rule("┏", "━", "┳", "┓") + line(headers, "┃") + rule("┡", "━", "╇", "┩");
+  for (size_t r = 0; r < rows.size(); ++r) {
+    size_t height = 1;
+    for (const auto &col : rows[r])
+      height = std::max(height, col.size());
+    for (size_t k = 0; k < height; ++k) {
+      std::vector<std::string> cells;
+      for (const auto &col : rows[r])
+        cells.push_back(k < col.size() ? col[k] : "");
+      out += line(cells, "│");
+    }
+    out += r + 1 < rows.size() ? rule("├", "─", "┼", "┤") : rule("└", "─", "┴", "┘");
+  }
+  int64_t total = 0, trainable = 0;
+  for (const LayerReport &l : model.layers) {
+    total += l.params;
+    trainable += l.trainableParams;
+  }
+  out += fmt::format(" Total params: {} ({})\n", total, readableBytes(total * 4.0));
+  out += fmt::format(" Trainable params: {} ({})\n", trainable, readableBytes(trainable * 4.0));
+  out += fmt::format(" Non-trainable params: {} ({})\n", total - trainable,
+                     readableBytes((total - trainable) * 4.0));
+  return out;
+}
+
+} // namespace kerasc

@@ -1,0 +1,50 @@
+// The nn dialect: graph-level ops for Keras models. See ir/NNOps.td for each op's documentation.
+#pragma once
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "ir/NNDialect.h.inc"
+
+namespace kerasc::nn {
+/// Shared verifier of InferShapeOpInterface: a ranked result must equal the inferred type.
+mlir::LogicalResult verifyInferredResultType(mlir::Operation *op);
+} // namespace kerasc::nn
+
+#include "ir/NNInterfaces.h.inc"
+
+#define GET_OP_CLASSES
+#include "ir/NNOps.h.inc"
+
+namespace kerasc::nn {
+
+/// True for ops that compute each output element from the elements at the same (broadcast)
+/// position of their operands; these are what epilogue fusion may chain together.
+bool isElementwise(mlir::Operation *op);
+
+/// The activation function names nn.activation accepts.
+bool isKnownActivation(llvm::StringRef fn);
+
+/// The binary function names nn.binary accepts.
+bool isKnownBinaryFn(llvm::StringRef fn);
+
+/// Numpy-style broadcast of two shapes (trailing alignment). Dynamic dims (the batch) only
+/// broadcast with an equal dynamic dim or a 1. Returns failure when the shapes disagree.
+mlir::FailureOr<llvm::SmallVector<int64_t>> broadcastShapes(llvm::ArrayRef<int64_t> a,
+                                                             llvm::ArrayRef<int64_t> b);
+
+/// Number of elements in one sample of a tensor whose first dim is the batch (or of the whole
+/// tensor when `hasBatch` is false). All counted dims must be static.
+int64_t elementsPerSample(mlir::ShapedType type);
+
+/// The Keras layers an op came from. The importer names each op's location after its layer,
+/// NameLoc("dense (Dense)"); fusion combines them into a FusedLoc. Duplicates dropped, order kept.
+std::vector<std::string> layerNames(mlir::Location loc);
+
+/// True when the type's leading dim is the dynamic batch dimension.
+bool hasBatchDim(mlir::ShapedType type);
+
+} // namespace kerasc::nn

@@ -1,0 +1,365 @@
+// nn dialect: registration, shape inference and verifiers.
+#include "ir/NNDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+
+#include "ir/NNDialect.cpp.inc"
+#include "ir/NNInterfaces.cpp.inc"
+
+namespace kerasc::nn {
+
+void NNDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "ir/NNOps.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------------------------===//
+
+bool isKnownActivation(llvm::StringRef fn) {
+  return llvm::is_contained(
+      llvm::ArrayRef<llvm::StringRef>{"linear", "relu", "relu6", "sigmoid", "hard_sigmoid",
+                                      "hard_sigmoid_tf2", "tanh", "elu", "selu", "softplus",
+                                      "softsign", "silu", "gelu", "gelu_approximate",
+                                      "exponential", "leaky_relu"},
+      fn);
+}
+
+bool isKnownBinaryFn(llvm::StringRef fn) {
+  return llvm::is_contained(
+      llvm::ArrayRef<llvm::StringRef>{"add", "sub", "mul", "div", "max", "min"}, fn);
+}
+
+bool isElementwise(Operation *op) {
+  return isa<BiasAddOp, ActivationOp, RescaleOp, BinaryOp, NormalizeOp, PReluOp>(op);
+}
+
+std::vector<std::string> layerNames(Location loc) {
+  std::vector<std::string> names;
+  auto add = [&](Location l) {
+    if (auto name = l.dyn_cast<NameLoc>()) {
+      std::string n = name.getName().str();
+      if (!llvm::is_contained(names, n))
+        names.push_back(n);
+    }
+  };
+  if (auto fused = loc.dyn_cast<FusedLoc>())
+    for (Location l : fused.getLocations())
+      add(l);
+  else
+    add(loc);
+  return names;
+}
+
+bool hasBatchDim(ShapedType type) {
+  return type.hasRank() && type.getRank() >= 1 && type.isDynamicDim(0);
+}
+
+int64_t elementsPerSample(ShapedType type) {
+  int64_t n = 1;
+  auto shape = type.getShape();
+  for (size_t i = hasBatchDim(type) ? 1 : 0; i < shape.size(); ++i) {
+    int64_t d = shape[i];
+    assert(!ShapedType::isDynamic(d) && "only the batch dimension may be dynamic");
+    n *= d;
+  }
+  return n;
+}
+
+FailureOr<SmallVector<int64_t>> broadcastShapes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+  size_t rank = std::max(a.size(), b.size());
+  SmallVector<int64_t> out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    // Align at the trailing axis; a missing leading axis acts as size 1.
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da == db)
+      out[i] = da;
+    else if (da == 1)
+      out[i] = db;
+    else if (db == 1)
+      out[i] = da;
+    else
+      return failure();
+  }
+  return out;
+}
+
+static std::string shapeString(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t d = shape[i];
+    if (i)
+      s += ", ";
+    s += ShapedType::isDynamic(d) ? "?" : std::to_string(d);
+  }
+  return s + "]";
+}
+
+static TensorType rankedF32(MLIRContext *ctx, ArrayRef<int64_t> shape) {
+  return RankedTensorType::get(shape, Float32Type::get(ctx));
+}
+
+static TensorType unrankedF32(MLIRContext *ctx) {
+  return UnrankedTensorType::get(Float32Type::get(ctx));
+}
+
+/// True when every operand has a ranked type (shape inference can proceed).
+static bool allRanked(Operation *op) {
+  return llvm::all_of(op->getOperandTypes(),
+                      [](Type t) { return t.cast<ShapedType>().hasRank(); });
+}
+
+static ArrayRef<int64_t> shapeOf(Value v) { return v.getType().cast<ShapedType>().getShape(); }
+
+LogicalResult verifyInferredResultType(Operation *op) {
+  auto iface = cast<InferShapeOpInterface>(op);
+  FailureOr<TensorType> inferred = iface.inferResultType();
+  if (failed(inferred))
+    return failure();
+  auto actual = op->getResult(0).getType().cast<TensorType>();
+  if (!inferred->hasRank() || !actual.hasRank())
+    return success();
+  if (actual != *inferred)
+    return op->emitOpError() << "result shape " << shapeString(actual.getShape())
+                             << " disagrees with the inferred shape "
+                             << shapeString(inferred->getShape());
+  return success();
+}
+
+/// Result type equal to the first operand's (unary elementwise ops).
+static FailureOr<TensorType> sameAsInput(Operation *op) {
+  return op->getOperand(0).getType().cast<TensorType>();
+}
+
+/// Checks that `param` broadcasts into the shape of `input` without changing it.
+static LogicalResult checkBroadcastsInto(Operation *op, Value input, Value param,
+                                         llvm::StringRef what) {
+  auto b = broadcastShapes(shapeOf(input), shapeOf(param));
+  if (failed(b) || ArrayRef<int64_t>(*b) != shapeOf(input))
+    return op->emitOpError() << what << " of shape " << shapeString(shapeOf(param))
+                             << " does not broadcast to the input shape "
+                             << shapeString(shapeOf(input));
+  return success();
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Constants
+//===----------------------------------------------------------------------------------------===//
+
+LogicalResult WeightOp::verify() {
+  auto type = getType().cast<ShapedType>();
+  if (!type.hasStaticShape())
+    return emitOpError("weights must have a static shape");
+  if (getName().empty())
+    return emitOpError("weights need a name");
+  return success();
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Dense building blocks
+//===----------------------------------------------------------------------------------------===//
+
+FailureOr<TensorType> MatMulOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput()), k = shapeOf(getKernel());
+  if (in.size() < 2)
+    return emitOpError("input must have a batch axis and a feature axis");
+  if (k.size() != 2)
+    return emitOpError() << "kernel must be 2-D, got " << shapeString(k);
+  if (in.back() != k[0])
+    return emitOpError() << "input's last axis is " << in.back() << " but the kernel expects "
+                         << k[0] << " (kernel " << shapeString(k) << ")";
+  SmallVector<int64_t> out(in.begin(), in.end());
+  out.back() = k[1];
+  return rankedF32(getContext(), out);
+}
+
+FailureOr<TensorType> BiasAddOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput()), b = shapeOf(getBias());
+  if (b.size() != 1 || b[0] != in.back())
+    return emitOpError() << "bias of shape " << shapeString(b)
+                         << " does not match the last axis of " << shapeString(in);
+  return sameAsInput(*this);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------------------------===//
+
+FailureOr<TensorType> ActivationOp::inferResultType() { return sameAsInput(*this); }
+
+LogicalResult ActivationOp::verify() {
+  if (!isKnownActivation(getFn()))
+    return emitOpError() << "unknown activation function '" << getFn() << "'";
+  return success();
+}
+
+FailureOr<TensorType> RescaleOp::inferResultType() { return sameAsInput(*this); }
+
+FailureOr<TensorType> BinaryOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto b = broadcastShapes(shapeOf(getLhs()), shapeOf(getRhs()));
+  if (failed(b))
+    return emitOpError() << "operand shapes " << shapeString(shapeOf(getLhs())) << " and "
+                         << shapeString(shapeOf(getRhs())) << " do not broadcast";
+  return rankedF32(getContext(), *b);
+}
+
+LogicalResult BinaryOp::verify() {
+  if (!isKnownBinaryFn(getFn()))
+    return emitOpError() << "unknown binary function '" << getFn() << "'";
+  return success();
+}
+
+FailureOr<TensorType> NormalizeOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (failed(checkBroadcastsInto(*this, getInput(), getMean(), "mean")) ||
+      failed(checkBroadcastsInto(*this, getInput(), getVariance(), "variance")))
+    return failure();
+  return sameAsInput(*this);
+}
+
+FailureOr<TensorType> PReluOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (failed(checkBroadcastsInto(*this, getInput(), getAlpha(), "alpha")))
+    return failure();
+  return sameAsInput(*this);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------------------------===//
+
+FailureOr<TensorType> SoftmaxOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  int64_t rank = shapeOf(getInput()).size();
+  if (getAxis() < 1 || getAxis() >= rank)
+    return emitOpError() << "axis " << getAxis() << " is out of range [1, " << rank << ")";
+  return sameAsInput(*this);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------------------------===//
+
+static SmallVector<int64_t> toI64s(ArrayAttr attr) {
+  return llvm::to_vector(llvm::map_range(
+      attr, [](Attribute a) { return a.cast<IntegerAttr>().getInt(); }));
+}
+
+FailureOr<TensorType> ReshapeOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto inType = getInput().getType().cast<ShapedType>();
+  SmallVector<int64_t> target = toI64s(getShape());
+  int64_t n = 1;
+  for (int64_t d : target) {
+    if (d <= 0)
+      return emitOpError("target dimensions must be positive (resolve -1 before building)");
+    n *= d;
+  }
+  if (!hasBatchDim(inType))
+    return emitOpError("input must have a leading batch axis");
+  if (n != elementsPerSample(inType))
+    return emitOpError() << "cannot reshape " << shapeString(inType.getShape()) << " ("
+                         << elementsPerSample(inType) << " elements per sample) into "
+                         << shapeString(target) << " (" << n << ")";
+  SmallVector<int64_t> out{ShapedType::kDynamicSize};
+  out.append(target);
+  return rankedF32(getContext(), out);
+}
+
+FailureOr<TensorType> TransposeOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput());
+  SmallVector<int64_t> perm = toI64s(getPerm());
+  SmallVector<int64_t> sorted(perm);
+  llvm::sort(sorted);
+  bool isPermutation = perm.size() == in.size() &&
+                       llvm::all_of(llvm::enumerate(sorted),
+                                    [](auto e) { return e.value() == (int64_t)e.index(); });
+  if (!isPermutation || perm[0] != 0)
+    return emitOpError() << "perm " << shapeString(perm) << " is not a permutation of rank "
+                         << in.size() << " that keeps the batch axis first";
+  SmallVector<int64_t> out;
+  for (int64_t p : perm)
+    out.push_back(in[p]);
+  return rankedF32(getContext(), out);
+}
+
+FailureOr<TensorType> RepeatOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput());
+  if (in.size() != 2)
+    return emitOpError() << "input must be [batch, features], got " << shapeString(in);
+  if (getTimes() < 1)
+    return emitOpError("times must be positive");
+  return rankedF32(getContext(), {in[0], getTimes(), in[1]});
+}
+
+FailureOr<TensorType> ConcatOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (getInputs().empty())
+    return emitOpError("needs at least one input");
+  auto first = shapeOf(getInputs()[0]);
+  int64_t rank = first.size(), axis = getAxis();
+  if (axis < 1 || axis >= rank)
+    return emitOpError() << "axis " << axis << " is out of range [1, " << rank << ")";
+  SmallVector<int64_t> out(first.begin(), first.end());
+  out[axis] = 0;
+  for (Value v : getInputs()) {
+    auto s = shapeOf(v);
+    for (int64_t i = 0; i < rank; ++i) {
+      if ((int64_t)s.size() != rank || (i != axis && s[i] != first[i]))
+        return emitOpError() << "inputs " << shapeString(first) << " and " << shapeString(s)
+                             << " differ outside the concatenation axis " << axis;
+    }
+    out[axis] += s[axis];
+  }
+  return rankedF32(getContext(), out);
+}
+
+FailureOr<TensorType> NoiseOp::inferResultType() { return sameAsInput(*this); }
+
+//===----------------------------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------------------------===//
+
+LogicalResult FusedOp::verify() {
+  Block &body = getBody().front();
+  if (body.getNumArguments() != getInputs().size())
+    return emitOpError("body must take one argument per operand");
+  for (auto [arg, operand] : llvm::zip(body.getArguments(), getInputs()))
+    if (arg.getType() != operand.getType())
+      return emitOpError("body argument types must match the operand types");
+  auto yield = dyn_cast<YieldOp>(body.getTerminator());
+  if (!yield)
+    return emitOpError("body must end with nn.yield");
+  if (yield.getValue().getType() != getResult().getType())
+    return emitOpError("yielded type must match the result type");
+  return success();
+}
+
+} // namespace kerasc::nn
+
+#define GET_OP_CLASSES
+#include "ir/NNOps.cpp.inc"

@@ -1,0 +1,282 @@
+//===- NNOps.td - nn dialect operations ----------------------------------------------------===//
+//
+// Each op documents its Keras origin. Shapes: `B` is the dynamic batch dimension.
+// All ops except nn.weight, nn.fused and nn.yield infer their result type (NN_InferShapeOpInterface)
+// and are verified against it.
+//
+//===----------------------------------------------------------------------------------------===//
+#ifndef KERASC_NN_OPS
+#define KERASC_NN_OPS
+
+include "ir/NNBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class NN_ShapedOp<string mnemonic, list<Trait> traits = []> :
+    NN_Op<mnemonic, !listconcat(traits,
+        [NoSideEffect, DeclareOpInterfaceMethods<NN_InferShapeOpInterface>])> {
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Constants
+//===----------------------------------------------------------------------------------------===//
+
+def NN_WeightOp : NN_Op<"weight", [NoSideEffect]> {
+  let summary = "a named, statically shaped constant from the weight store";
+  let description = [{
+    Refers to a tensor kept outside the IR (the model's weights, or constants derived from a
+    layer config such as a per-channel Rescaling scale). The name is the key in the weight store,
+    `<layer>/<variable>` by convention.
+
+    ```mlir
+    %w = nn.weight "dense/kernel" : tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Dense building blocks
+//===----------------------------------------------------------------------------------------===//
+
+def NN_MatMulOp : NN_ShapedOp<"matmul"> {
+  let summary = "contracts the last axis of the input with a [K, N] kernel";
+  let description = [{
+    The matrix product of Keras's Dense layer, applied to the last axis: an input of shape
+    `[B, ..., K]` and a kernel `[K, N]` give `[B, ..., N]`. Leading axes are treated as rows.
+
+    ```mlir
+    %y = nn.matmul %x, %w : (tensor<?x4xf32>, tensor<4x8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$kernel);
+}
+
+def NN_BiasAddOp : NN_ShapedOp<"bias_add"> {
+  let summary = "adds a per-channel bias along the last axis";
+  let description = [{
+    `result[..., c] = input[..., c] + bias[c]`; bias has shape `[C]` where `C` is the input's
+    last dimension.
+
+    ```mlir
+    %z = nn.bias_add %y, %b : (tensor<?x8xf32>, tensor<8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$bias);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------------------------===//
+
+def NN_ActivationOp : NN_ShapedOp<"activation"> {
+  let summary = "an elementwise Keras activation function";
+  let description = [{
+    `fn` is one of: linear, relu, relu6, sigmoid, hard_sigmoid (Keras 3: relu6(x + 3) / 6),
+    hard_sigmoid_tf2 (tf.keras 2: clip(0.2 x + 0.5, 0, 1)), tanh, elu, selu, softplus, softsign,
+    silu, gelu, gelu_approximate, exponential, leaky_relu.
+    Parameters (only where the function uses them):
+    `alpha` — negative slope (relu, leaky_relu) or ELU's alpha;
+    `max_value`, `threshold` — Keras ReLU layer's cap and threshold.
+    Keras's softmax and log_softmax are not elementwise: see `nn.softmax`.
+
+    ```mlir
+    %a = nn.activation %z {fn = "relu"} : (tensor<?x8xf32>) -> tensor<?x8xf32>
+    %b = nn.activation %z {fn = "leaky_relu", alpha = 3.000000e-01 : f64} : (tensor<?x8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, StrAttr:$fn, OptionalAttr<F64Attr>:$alpha,
+                   OptionalAttr<F64Attr>:$max_value, OptionalAttr<F64Attr>:$threshold);
+  let hasVerifier = 1;
+}
+
+def NN_RescaleOp : NN_ShapedOp<"rescale"> {
+  let summary = "x * scale + offset with scalar scale and offset";
+  let description = [{
+    Keras's Rescaling layer with scalar parameters, and Average's final scaling by 1/n.
+    (Per-channel Rescaling uses `nn.binary` with a broadcast weight.)
+
+    ```mlir
+    %r = nn.rescale %x {scale = 3.921568e-03 : f64, offset = 0.0 : f64} : (tensor<?x4xf32>) -> tensor<?x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, F64Attr:$scale, F64Attr:$offset);
+}
+
+def NN_BinaryOp : NN_ShapedOp<"binary"> {
+  let summary = "an elementwise binary op with numpy broadcasting";
+  let description = [{
+    `fn` is one of add, sub, mul, div, max, min. Shapes broadcast like numpy, aligned at the
+    trailing axis; a rank-lower operand (a weight without batch axis) broadcasts over the batch.
+    Keras's Add, Subtract, Multiply, Maximum and Minimum layers fold their inputs pairwise, left
+    to right, through this op.
+
+    ```mlir
+    %s = nn.binary %a, %b {fn = "add"} : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$lhs, NN_Tensor:$rhs, StrAttr:$fn);
+  let hasVerifier = 1;
+}
+
+def NN_NormalizeOp : NN_ShapedOp<"normalize"> {
+  let summary = "Keras Normalization: (x - mean) / max(sqrt(variance), epsilon)";
+  let description = [{
+    `mean` and `variance` broadcast against the input like `nn.binary` operands. With
+    `invert = true` computes the inverse, `mean + x * sqrt(variance)`.
+
+    ```mlir
+    %n = nn.normalize %x, %mean, %var {epsilon = 1.0e-07 : f64, invert = false}
+        : (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<?x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$mean, NN_Tensor:$variance,
+                   F64Attr:$epsilon, BoolAttr:$invert);
+}
+
+def NN_PReluOp : NN_ShapedOp<"prelu"> {
+  let summary = "parametric ReLU: relu(x) - alpha * relu(-x)";
+  let description = [{
+    `alpha` broadcasts against the input's non-batch axes (Keras's `shared_axes` are size 1).
+
+    ```mlir
+    %p = nn.prelu %x, %alpha : (tensor<?x3x4xf32>, tensor<1x4xf32>) -> tensor<?x3x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$alpha);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Reductions along an axis
+//===----------------------------------------------------------------------------------------===//
+
+def NN_SoftmaxOp : NN_ShapedOp<"softmax"> {
+  let summary = "softmax (or log-softmax) along one axis";
+  let description = [{
+    Numerically stable like Keras: `e = exp(x - max(x))`, `softmax = e / sum(e)`,
+    `log_softmax = (x - max) - log(sum(e))`. `axis` counts the batch axis as 0 and must be >= 1.
+
+    ```mlir
+    %p = nn.softmax %z {axis = 1 : i64, log = false} : (tensor<?x10xf32>) -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, I64Attr:$axis, BoolAttr:$log);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------------------------===//
+
+def NN_ReshapeOp : NN_ShapedOp<"reshape"> {
+  let summary = "reinterprets the non-batch axes with a new shape (a view, no copy)";
+  let description = [{
+    Keras's Flatten and Reshape. `shape` lists the new non-batch dimensions (all static); their
+    product must equal that of the input's non-batch dimensions.
+
+    ```mlir
+    %f = nn.reshape %x {shape = [12]} : (tensor<?x3x4xf32>) -> tensor<?x12xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, I64ArrayAttr:$shape);
+}
+
+def NN_TransposeOp : NN_ShapedOp<"transpose"> {
+  let summary = "permutes the axes; the batch axis stays first";
+  let description = [{
+    Keras's Permute. `perm` is a full permutation including the batch axis, which must map to
+    itself: `result.dim(i) = input.dim(perm[i])`.
+
+    ```mlir
+    %t = nn.transpose %x {perm = [0, 2, 1]} : (tensor<?x3x4xf32>) -> tensor<?x4x3xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, I64ArrayAttr:$perm);
+}
+
+def NN_RepeatOp : NN_ShapedOp<"repeat"> {
+  let summary = "repeats a [B, F] input n times into [B, n, F]";
+  let description = [{
+    Keras's RepeatVector.
+
+    ```mlir
+    %r = nn.repeat %x {times = 3 : i64} : (tensor<?x4xf32>) -> tensor<?x3x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, I64Attr:$times);
+}
+
+def NN_ConcatOp : NN_ShapedOp<"concat"> {
+  let summary = "concatenates inputs along one non-batch axis";
+  let description = [{
+    Keras's Concatenate. `axis` counts the batch axis as 0 and must be >= 1; all other
+    dimensions must agree.
+
+    ```mlir
+    %c = nn.concat %a, %b {axis = 1 : i64} : (tensor<?x4xf32>, tensor<?x2xf32>) -> tensor<?x6xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<NN_Tensor>:$inputs, I64Attr:$axis);
+}
+
+def NN_NoiseOp : NN_ShapedOp<"noise"> {
+  let summary = "a training-only noise or regularization layer (identity at inference)";
+  let description = [{
+    Dropout, SpatialDropout*, GaussianNoise, GaussianDropout, AlphaDropout and
+    ActivityRegularization. They change nothing at inference; `nn-remove-noise` deletes them.
+    `layer_class` keeps the Keras class for training, `rate` its rate/stddev where it has one.
+
+    ```mlir
+    %d = nn.noise %x {layer_class = "Dropout", rate = 5.000000e-01 : f64} : (tensor<?x8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, StrAttr:$layer_class, OptionalAttr<F64Attr>:$rate);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------------------------===//
+
+def NN_FusedOp : NN_Op<"fused", [IsolatedFromAbove, NoSideEffect,
+                                 SingleBlock]> {
+  let summary = "a group of ops computed as one kernel";
+  let description = [{
+    Made by `nn-fuse-epilogues`. The body is a single block whose arguments mirror the operands
+    and whose ops run as one kernel: either a `nn.matmul` followed by an elementwise epilogue,
+    or an elementwise chain. Values inside the body never touch memory; only the yielded value
+    does. The op's location fuses the locations (Keras layer names) of the ops inside.
+
+    ```mlir
+    %y = nn.fused (%x, %w, %b) : (tensor<?x4xf32>, tensor<4x8xf32>, tensor<8xf32>) -> tensor<?x8xf32> {
+    ^bb0(%a: tensor<?x4xf32>, %k: tensor<4x8xf32>, %c: tensor<8xf32>):
+      %0 = nn.matmul %a, %k : (tensor<?x4xf32>, tensor<4x8xf32>) -> tensor<?x8xf32>
+      %1 = nn.bias_add %0, %c : (tensor<?x8xf32>, tensor<8xf32>) -> tensor<?x8xf32>
+      %2 = nn.activation %1 {fn = "relu"} : (tensor<?x8xf32>) -> tensor<?x8xf32>
+      nn.yield %2 : tensor<?x8xf32>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<NN_Tensor>:$inputs);
+  let results = (outs NN_Tensor:$result);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "`(` $inputs `)` attr-dict `:` functional-type($inputs, results) $body";
+  let hasVerifier = 1;
+}
+
+def NN_YieldOp : NN_Op<"yield", [NoSideEffect, Terminator, HasParent<"FusedOp">]> {
+  let summary = "returns the value of a fused group";
+  let description = [{
+    Terminates the body of `nn.fused`.
+
+    ```mlir
+    nn.yield %2 : tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$value);
+  let assemblyFormat = "$value attr-dict `:` type($value)";
+}
+
+#endif // KERASC_NN_OPS

@@ -1,0 +1,27 @@
+// kerasc's passes over the nn dialect; declared in passes/Passes.td.
+#pragma once
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+
+#include <memory>
+
+namespace kerasc {
+
+std::unique_ptr<mlir::Pass> createInferShapesPass();
+std::unique_ptr<mlir::Pass> createRemoveNoisePass();
+std::unique_ptr<mlir::Pass> createFuseEpiloguesPass();
+std::unique_ptr<mlir::Pass> createPlanMemoryPass();
+
+/// Options of the standard inference pipeline, as set by `kerasc compile`.
+struct PipelineOptions {
+  bool fuse = true;   // nn-fuse-epilogues
+};
+
+/// Appends the inference pipeline: infer shapes, remove noise, [fuse], plan memory.
+void buildInferencePipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+} // namespace kerasc

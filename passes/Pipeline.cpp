@@ -1,0 +1,17 @@
+// The standard inference pipeline, shared by `kerasc compile` and the tests.
+#include "passes/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+
+namespace kerasc {
+
+void buildInferencePipeline(mlir::OpPassManager &pm, const PipelineOptions &options) {
+  mlir::OpPassManager &fn = pm.nest<mlir::func::FuncOp>();
+  fn.addPass(createInferShapesPass());
+  fn.addPass(createRemoveNoisePass());
+  if (options.fuse)
+    fn.addPass(createFuseEpiloguesPass());
+  fn.addPass(createPlanMemoryPass());
+}
+
+} // namespace kerasc

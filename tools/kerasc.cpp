@@ -1,0 +1,273 @@
+// kerasc: the compiler driver.
+//   kerasc compile MODEL -o DIR [--target cpu] [-O0..3] [--no-fuse] [--emit=mlir|cpp] [--report]
+//   kerasc summary MODEL
+// Each subcommand declares its own options, so `kerasc compile --help` lists exactly them plus
+// MLIR's pass-manager and printing options (e.g. --mlir-print-ir-after-all).
+#include "codegen/Target.h"
+#include "frontend/ImportModel.h"
+#include "frontend/ModelReader.h"
+#include "ir/NNDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+namespace cl = llvm::cl;
+using namespace kerasc;
+
+namespace {
+
+int usage() {
+  std::fputs("kerasc: compile Keras models into standalone C++ programs\n\n"
+             "usage: kerasc compile MODEL -o DIR [options]   (kerasc compile --help)\n"
+             "       kerasc summary MODEL                    (kerasc summary --help)\n\n"
+             "MODEL is a Keras 3 .keras file, a legacy .h5 file, or a model.json (with\n"
+             "model.weights.h5 beside it).\n",
+             stdout);
+  return 2;
+}
+
+/// A C identifier for the generated API from the model file's name ("digits_mlp.keras").
+std::string defaultModelName(const std::string &path) {
+  std::string stem = llvm::sys::path::stem(path).str();
+  std::string id;
+  for (char c : stem)
+    id += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+  if (id.empty() || std::isdigit(static_cast<unsigned char>(id[0])))
+    id = "model_" + id;
+  return id;
+}
+
+/// Writes `files` into `dir` atomically: everything goes to a fresh sibling directory that is
+/// renamed into place at the end, so a failure never leaves a half-written output.
+void writeOutputDirectory(const std::string &dir, const std::vector<OutputFile> &files) {
+  llvm::SmallString<256> tmp(dir);
+  tmp += ".kerasc-tmp-" + std::to_string(::getpid());
+  llvm::sys::fs::remove_directories(tmp);
+  for (const OutputFile &f : files) {
+    llvm::SmallString<256> path(tmp);
+    llvm::sys::path::append(path, f.path);
+    if (auto ec = llvm::sys::fs::create_directories(llvm::sys::path::parent_path(path)))
+      throw Error(dir + ": cannot create directory: " + ec.message());
+    std::ofstream out(path.str().str(), std::ios::binary);
+    out.write(f.contents.data(), static_cast<std::streamsize>(f.contents.size()));
+    if (!out)
+      throw Error(path.str().str() + ": write failed");
+  }
+  llvm::SmallString<256> old(dir);
+  old += ".kerasc-old-" + std::to_string(::getpid());
+  const bool existed = llvm::sys::fs::exists(dir);
+  if (existed && llvm::sys::fs::rename(dir, old))
+    throw Error(dir + ": cannot replace the existing directory");
+  if (auto ec = llvm::sys::fs::rename(tmp, dir))
+    throw Error(dir + ": cannot move the output into place: " + ec.message());
+  if (existed)
+    llvm::sys::fs::remove_directories(old);
+}
+
+/// The memory plan and kernels of a planned module, as a Markdown report.
+std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch) {
+  auto func = *module.getOps<mlir::func::FuncOp>().begin();
+  auto attr = [&](const char *name) {
+    auto a = func->getAttrOfType<mlir::IntegerAttr>(name);
+    return a ? a.getInt() : 0;
+  };
+  std::string out = "# kerasc report\n\n## Memory plan (bytes per sample)\n\n";
+  out += fmt::format("| arena (planned) | no-reuse sum | lower bound (max live) | arena at batch {} |\n"
+                     "|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n\n",
+                     maxBatch, attr("nn.arena_bytes"), attr("nn.no_reuse_bytes"),
+                     attr("nn.lower_bound_bytes"), attr("nn.arena_bytes") * maxBatch);
+  out += "## Kernels\n\n| # | layer(s) | ops | output | storage |\n|---:|---|---|---|---|\n";
+  int index = 0;
+  for (mlir::Operation &op : func.getBody().front()) {
+    if (mlir::isa<nn::WeightOp, mlir::func::ReturnOp>(op))
+      continue;
+    std::string ops, layers;
+    for (const std::string &layer : nn::layerNames(op.getLoc()))
+      layers += (layers.empty() ? "" : ", ") + layer;
+    if (auto fused = mlir::dyn_cast<nn::FusedOp>(op)) {
+      for (mlir::Operation &inner : fused.getBody().front().without_terminator())
+        ops += (ops.empty() ? "" : " + ") + inner.getName().stripDialect().str();
+      ops = "fused(" + ops + ")";
+    } else {
+      ops = op.getName().stripDialect().str();
+    }
+    std::string type;
+    llvm::raw_string_ostream typeText(type);
+    op.getResult(0).getType().print(typeText);
+    std::string storage = "view of its input";
+    if (auto o = op.getAttrOfType<mlir::IntegerAttr>("nn.arena_offset"))
+      storage = fmt::format("arena @ {} B/sample", o.getInt());
+    else if (auto o = op.getAttrOfType<mlir::IntegerAttr>("nn.output"))
+      storage = fmt::format("output {}", o.getInt());
+    out += fmt::format("| {} | {} | {} | `{}` | {} |\n", index++, layers, ops,
+                       typeText.str(), storage);
+  }
+  return out;
+}
+
+/// Turns MLIR diagnostics into one-line kerasc errors naming the model file.
+struct DiagnosticCollector {
+  DiagnosticCollector(mlir::MLIRContext &ctx)
+      : handler(&ctx, [this](mlir::Diagnostic &d) {
+          messages += (messages.empty() ? "" : "; ") + d.str();
+          return mlir::success();
+        }) {}
+  std::string messages;
+  mlir::ScopedDiagnosticHandler handler;
+};
+
+int compileMain(int argc, char **argv) {
+  cl::OptionCategory category("kerasc compile options");
+  cl::opt<std::string> modelPath(cl::Positional, cl::Required, cl::desc("<model>"),
+                                 cl::cat(category));
+  cl::opt<std::string> outputDir("o", cl::desc("Output directory (or file for --emit=mlir)"),
+                                 cl::value_desc("dir"), cl::cat(category));
+  cl::opt<std::string> target("target", cl::desc("Code generation target (cpu)"),
+                              cl::init("cpu"), cl::cat(category));
+  cl::opt<unsigned> optLevel("O", cl::Prefix, cl::init(3),
+                             cl::desc("Optimization level 0-3: -O0 disables fusion and builds "
+                                      "the output with -O0; -O1..3 fuse and pass the level on"),
+                             cl::cat(category));
+  cl::opt<bool> noFuse("no-fuse", cl::desc("Do not run nn-fuse-epilogues"), cl::cat(category));
+  cl::opt<std::string> emit("emit", cl::desc("What to produce: cpp (an output directory) or "
+                                             "mlir (the optimized IR)"),
+                            cl::init("cpp"), cl::cat(category));
+  cl::opt<bool> report("report", cl::desc("Print the memory plan and kernels (also written to "
+                                          "DIR/report.md)"),
+                       cl::cat(category));
+  cl::opt<std::string> weightsMode("weights", cl::desc("embedded (static arrays in the source, "
+                                                       "default) or external (DIR/NAME.weights)"),
+                                   cl::init("embedded"), cl::cat(category));
+  cl::opt<std::string> weightsFile("weights-file", cl::desc("Take the weights from this file "
+                                                            "(.weights.h5 or .h5)"),
+                                   cl::cat(category));
+  cl::opt<std::string> name("name", cl::desc("C prefix of the generated API (default: the "
+                                             "model file's name)"),
+                            cl::cat(category));
+  cl::opt<int64_t> maxBatch("max-batch", cl::init(64),
+                            cl::desc("Samples per call of the static arena (predict loops over "
+                                     "larger batches)"),
+                            cl::cat(category));
+  mlir::registerPassManagerCLOptions();
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  cl::ParseCommandLineOptions(argc, argv, "kerasc compile: Keras model -> C++ program\n");
+
+  if (optLevel > 3 || (emit != "cpp" && emit != "mlir") ||
+      (weightsMode != "embedded" && weightsMode != "external") || maxBatch < 1) {
+    std::fputs("kerasc: error: invalid option value (see kerasc compile --help)\n", stderr);
+    return 2;
+  }
+  std::unique_ptr<Target> codegen = createTarget(target);
+  if (!codegen) {
+    std::fprintf(stderr, "kerasc: error: unknown target '%s' (choices: cpu)\n", target.c_str());
+    return 2;
+  }
+  if (emit == "cpp" && outputDir.empty()) {
+    std::fputs("kerasc: error: -o DIR is required\n", stderr);
+    return 2;
+  }
+
+  mlir::MLIRContext context;
+  ModelSpec spec = readModel(modelPath, weightsFile);
+  ImportedModel model = importModel(spec, context);
+
+  mlir::PassManager pm(&context);
+  mlir::applyPassManagerCLOptions(pm);
+  PipelineOptions pipeline;
+  pipeline.fuse = !noFuse && optLevel > 0;
+  buildInferencePipeline(pm, pipeline);
+  {
+    DiagnosticCollector diagnostics(context);
+    if (mlir::failed(pm.run(*model.module)))
+      throw Error(modelPath + ": compilation failed: " + diagnostics.messages);
+  }
+
+  if (emit == "mlir") {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    model.module->print(os);
+    if (outputDir.empty()) {
+      std::fputs(os.str().c_str(), stdout);
+    } else {
+      std::ofstream(outputDir.getValue()) << os.str();
+    }
+    return 0;
+  }
+
+  EmitOptions options;
+  options.modelName = name.empty() ? defaultModelName(modelPath) : name.getValue();
+  options.sourceFile = llvm::sys::path::filename(modelPath).str();
+  options.externalWeights = weightsMode == "external";
+  options.optLevel = static_cast<int>(optLevel);
+  options.maxBatch = maxBatch;
+  std::vector<OutputFile> files = codegen->emit(*model.module, model.weights, options);
+  std::string reportText = memoryReport(*model.module, maxBatch);
+  files.push_back({"report.md", reportText});
+  writeOutputDirectory(outputDir, files);
+
+  auto func = *model.module->getOps<mlir::func::FuncOp>().begin();
+  auto attr = [&](const char *n) { return func->getAttrOfType<mlir::IntegerAttr>(n).getInt(); };
+  if (report)
+    std::fputs(reportText.c_str(), stdout);
+  std::printf("kerasc: compiled %s (%zu layers, %s) to %s/ as %s: arena %lld B/sample "
+              "(no reuse %lld, lower bound %lld)\n",
+              options.sourceFile.c_str(), model.layers.size(),
+              pipeline.fuse ? "fused" : "unfused", outputDir.c_str(), options.modelName.c_str(),
+              (long long)attr("nn.arena_bytes"), (long long)attr("nn.no_reuse_bytes"),
+              (long long)attr("nn.lower_bound_bytes"));
+  return 0;
+}
+
+int summaryMain(int argc, char **argv) {
+  cl::opt<std::string> modelPath(cl::Positional, cl::Required, cl::desc("<model>"));
+  cl::opt<std::string> weightsFile("weights-file", cl::desc("Take the weights from this file"));
+  cl::ParseCommandLineOptions(argc, argv, "kerasc summary: print Keras's model summary\n");
+  mlir::MLIRContext context;
+  ImportedModel model = importModel(readModel(modelPath, weightsFile), context);
+  std::fputs(formatSummary(model).c_str(), stdout);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage();
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    usage();
+    return 0;
+  }
+  // The subcommand's parser sees "kerasc compile" as its program name.
+  std::string program = std::string("kerasc ") + command;
+  argv[1] = program.data();
+  try {
+    if (command == "compile")
+      return compileMain(argc - 1, argv + 1);
+    if (command == "summary")
+      return summaryMain(argc - 1, argv + 1);
+  } catch (const Error &e) {
+    std::fprintf(stderr, "kerasc: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "kerasc: internal error: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "kerasc: unknown command '%s'\n", command.c_str());
+  return usage();
+}
