@@ -9,6 +9,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <regex>
 #include <set>
 
 using namespace mlir;
@@ -101,8 +102,23 @@ private:
     assert(it != pointers.end() && "value used before its definition was rendered");
     return it->second;
   }
+  /// A unique C++ variable name after `base` (a layer name) that cannot clash with the
+  /// generated code's own names or with C++ keywords.
   std::string freshName(const std::string &base) {
     std::string name = identifier(base);
+    static const std::set<std::string> reserved = {
+        "in", "out", "arena", "batch", "i", "n", "acc", "dims", "perm", "std", "kerasc",
+        "forward", "main", "g_arena", "g_ready", "alignas", "and", "auto", "bool", "break",
+        "case", "catch", "char", "class", "const", "continue", "default", "delete", "do",
+        "double", "else", "enum", "explicit", "export", "extern", "false", "float", "for",
+        "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "not",
+        "operator", "or", "private", "protected", "public", "register", "return", "short",
+        "signed", "sizeof", "static", "struct", "switch", "template", "this", "throw", "true",
+        "try", "typedef", "typename", "union", "unsigned", "using", "virtual", "void",
+        "volatile", "while", "xor"};
+    // Scalars in loops are e<N>, broadcast tables bcast<N>, weights w_<name>.
+    if (reserved.count(name) || std::regex_match(name, std::regex("(e|bcast)[0-9]+.*|w_.*")))
+      name += "_t";
     if (!usedNames.insert(name).second) {
       for (int i = 1;; ++i)
         if (usedNames.insert(name + "_" + std::to_string(i)).second)

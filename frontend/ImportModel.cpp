@@ -538,8 +538,7 @@ ImportedModel Importer::run() {
           fail(fmt::format("input {}[{}][{}] is not produced before this layer", ref.layer,
                            ref.nodeIndex, ref.tensorIndex));
         inputs.push_back(it->second);
-        if (call == 0)
-          report.connectedTo.push_back(
+        report.connectedTo.push_back(
               fmt::format("{}[{}][{}]", ref.layer, ref.nodeIndex, ref.tensorIndex));
       }
       Values outputs = importLayer(layer, inputs);

@@ -409,8 +409,6 @@ void loadLegacyWeights(ModelSpec &spec, const Hdf5Group &weights) {
       layer.weights.push_back(std::move(array));
     }
   }
-  if (spec.kerasVersion.empty())
-    spec.kerasVersion = weights.stringAttribute("keras_version").value_or("");
 }
 
 /// `vars/0`, `vars/1`, ... of a Keras 3 `vars` group, in index order.
