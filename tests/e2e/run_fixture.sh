@@ -37,7 +37,7 @@ for f in $outputs; do
   echo -n "$f vs keras: "
   "$compare" "$work/$f" "$fixture/$f"
   if [[ -n $other ]]; then
-    echo -n "$f vs $(basename "$other"): "
+    echo -n "$f vs the build in $other: "
     "$compare" "$work/$f" "$other/$f" --tol 1e-6
   fi
 done
