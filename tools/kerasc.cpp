@@ -119,6 +119,17 @@ std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch) {
   return out;
 }
 
+/// Keeps `--help` readable: libLLVM registers hundreds of backend options; show only this
+/// subcommand's options and MLIR's own (--mlir-print-ir-after-all, ...). The rest still parse.
+void hideUnrelatedOptions(cl::OptionCategory &category) {
+  for (auto &entry : cl::getRegisteredOptions()) {
+    cl::Option *option = entry.second;
+    bool ours = llvm::is_contained(option->Categories, &category);
+    if (!ours && !entry.first().startswith("mlir-") && entry.first() != "help")
+      option->setHiddenFlag(cl::ReallyHidden);
+  }
+}
+
 /// Turns MLIR diagnostics into one-line kerasc errors naming the model file.
 struct DiagnosticCollector {
   DiagnosticCollector(mlir::MLIRContext &ctx)
@@ -165,6 +176,7 @@ int compileMain(int argc, char **argv) {
   mlir::registerPassManagerCLOptions();
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
+  hideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "kerasc compile: Keras model -> C++ program\n");
 
   if (optLevel > 3 || (emit != "cpp" && emit != "mlir") ||
@@ -234,8 +246,12 @@ int compileMain(int argc, char **argv) {
 }
 
 int summaryMain(int argc, char **argv) {
-  cl::opt<std::string> modelPath(cl::Positional, cl::Required, cl::desc("<model>"));
-  cl::opt<std::string> weightsFile("weights-file", cl::desc("Take the weights from this file"));
+  cl::OptionCategory category("kerasc summary options");
+  cl::opt<std::string> modelPath(cl::Positional, cl::Required, cl::desc("<model>"),
+                                 cl::cat(category));
+  cl::opt<std::string> weightsFile("weights-file", cl::desc("Take the weights from this file"),
+                                   cl::cat(category));
+  hideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "kerasc summary: print Keras's model summary\n");
   mlir::MLIRContext context;
   ImportedModel model = importModel(readModel(modelPath, weightsFile), context);
