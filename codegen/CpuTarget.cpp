@@ -58,6 +58,16 @@ std::string shapeText(ShapedType type) {
   return s + (type.getRank() == 1 ? ",)" : ")");
 }
 
+/// Elements per sample before and after `axis`: a tensor viewed as [batch * outer, dim, inner].
+std::pair<int64_t, int64_t> aroundAxis(ShapedType type, int64_t axis) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 1; d < axis; ++d)
+    outer *= type.getDimSize(d);
+  for (int64_t d = axis + 1; d < type.getRank(); ++d)
+    inner *= type.getDimSize(d);
+  return {outer, inner};
+}
+
 /// Short description of an op for comments: "matmul", "activation relu", ...
 std::string opSummary(Operation *op) {
   std::string s = op->getName().stripDialect().str();
@@ -358,11 +368,8 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
   } else if (fused || nn::isElementwise(op)) {
     out += renderElementwiseLoop(op, name);
   } else if (auto softmax = dyn_cast<nn::SoftmaxOp>(op)) {
-    int64_t axis = softmax.getAxis(), outer = 1, inner = 1;
-    for (int64_t d = 1; d < axis; ++d)
-      outer *= type.getDimSize(d);
-    for (int64_t d = axis + 1; d < type.getRank(); ++d)
-      inner *= type.getDimSize(d);
+    int64_t axis = softmax.getAxis();
+    auto [outer, inner] = aroundAxis(type, axis);
     out += fmt::format("    kerasc::softmax({}, {}, batch * {}, {}, {}, {});\n",
                        pointer(softmax.getInput()), name, outer, type.getDimSize(axis), inner,
                        softmax.getLog() ? "true" : "false");
@@ -380,11 +387,8 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
     out += fmt::format("    kerasc::repeat({}, {}, batch, {}, {});\n", pointer(repeat.getInput()),
                        name, shapedType(repeat.getInput()).getDimSize(1), repeat.getTimes());
   } else if (auto concat = dyn_cast<nn::ConcatOp>(op)) {
-    int64_t axis = concat.getAxis(), outer = 1, inner = 1;
-    for (int64_t d = 1; d < axis; ++d)
-      outer *= type.getDimSize(d);
-    for (int64_t d = axis + 1; d < type.getRank(); ++d)
-      inner *= type.getDimSize(d);
+    int64_t axis = concat.getAxis();
+    auto [outer, inner] = aroundAxis(type, axis);
     int64_t total = type.getDimSize(axis) * inner, offset = 0;
     for (Value v : concat.getInputs()) {
       int64_t chunk = shapedType(v).getDimSize(axis) * inner;

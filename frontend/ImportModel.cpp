@@ -100,6 +100,13 @@ private:
       fail(fmt::format("config field '{}' has an unexpected type", key));
     }
   }
+  std::vector<int64_t> intList(const char *key) const {
+    try {
+      return field(key).get<std::vector<int64_t>>();
+    } catch (const json::exception &) {
+      fail(fmt::format("config field '{}' must be a list of integers", key));
+    }
+  }
   double number(const json &v, const char *key) const {
     if (!v.is_number())
       fail(fmt::format("config field '{}' must be a number", key));
@@ -408,12 +415,7 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
     return {create<nn::ReshapeOp>(x, builder.getI64ArrayAttr({n}))};
   }
   if (cls == "Reshape") {
-    std::vector<int64_t> target;
-    try {
-      target = field("target_shape").get<std::vector<int64_t>>();
-    } catch (const json::exception &) {
-      fail("config field 'target_shape' must be a list of integers");
-    }
+    std::vector<int64_t> target = intList("target_shape");
     ArrayRef<int64_t> s = shapeOf(x);
     int64_t total = std::accumulate(s.begin() + 1, s.end(), int64_t(1), std::multiplies<>());
     int64_t known = 1, unknown = -1;
@@ -433,12 +435,7 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
     return {create<nn::ReshapeOp>(x, builder.getI64ArrayAttr(target))};
   }
   if (cls == "Permute") {
-    std::vector<int64_t> dims;
-    try {
-      dims = field("dims").get<std::vector<int64_t>>();
-    } catch (const json::exception &) {
-      fail("config field 'dims' must be a list of integers");
-    }
+    std::vector<int64_t> dims = intList("dims");
     SmallVector<int64_t> perm{0};
     perm.append(dims.begin(), dims.end());
     return {create<nn::TransposeOp>(x, builder.getI64ArrayAttr(perm))};

@@ -344,28 +344,29 @@ void readTopology(const json &model, const std::string &label, ModelSpec &spec) 
 
 // --- Weights ----------------------------------------------------------------------------------
 
-std::vector<std::string> expectedWeightNames(const LayerSpec &layer) {
+/// The names kerasWeightLayout gives a layer's variables, or nullopt for classes it does not know.
+std::optional<std::vector<std::string>> expectedWeightNames(const LayerSpec &layer) {
+  const auto layout = kerasWeightLayout(layer.className, layer.config);
+  if (!layout)
+    return std::nullopt;
   std::vector<std::string> names;
-  if (auto layout = kerasWeightLayout(layer.className, layer.config))
-    for (const VariableGroup &group : *layout)
-      names.insert(names.end(), group.names.begin(), group.names.end());
+  for (const VariableGroup &group : *layout)
+    names.insert(names.end(), group.names.begin(), group.names.end());
   return names;
 }
 
 /// Every format: a layer of a known class has exactly the variables Keras gives it.
 void checkWeightCounts(const ModelSpec &spec, const std::string &weightsLabel) {
   for (const LayerSpec &layer : spec.layers) {
-    if (isNestedModel(layer.className) || !kerasWeightLayout(layer.className, layer.config))
-      continue;
-    const std::vector<std::string> expected = expectedWeightNames(layer);
-    if (layer.weights.size() == expected.size())
+    const auto expected = expectedWeightNames(layer);
+    if (isNestedModel(layer.className) || !expected || layer.weights.size() == expected->size())
       continue;
     if (layer.weights.empty())
       fail(weightsLabel,
-           describe(layer) + ": no weights in the file (expected " + join(expected) + ")");
+           describe(layer) + ": no weights in the file (expected " + join(*expected) + ")");
     fail(weightsLabel, describe(layer) + ": the file has " + std::to_string(layer.weights.size()) +
-                           " weights, expected " + std::to_string(expected.size()) + " (" +
-                           join(expected) + ")");
+                           " weights, expected " + std::to_string(expected->size()) + " (" +
+                           join(*expected) + ")");
   }
 }
 
@@ -395,7 +396,8 @@ void loadLegacyWeights(ModelSpec &spec, const Hdf5Group &weights) {
   for (const std::string &name : *layerNames) {
     auto it = byName.find(name);
     if (it == byName.end())
-      weights.fail("has weights for layer '" + name + "', which the model config does not have");
+      weights.fail("holds weights for a layer '" + name +
+                   "', which the model config does not have (weights of another model?)");
     LayerSpec &layer = *it->second;
     if (isNestedModel(layer.className))
       continue;
