@@ -93,7 +93,7 @@ private:
   void renderOp(Operation *op, std::string &out);
   std::string renderElementwiseLoop(Operation *op, const std::string &result);
   std::string renderMatMul(Operation *op, const std::string &result);
-  std::string renderBody(Block &body, Value resultScalarOf, const std::string &indent,
+  std::string renderBody(Block &body, const std::string &indent,
                          std::string &decls, llvm::DenseMap<Value, std::string> &scalars,
                          ShapedType resultType);
   std::string scalarExpr(Operation *op, ArrayRef<std::string> args);
@@ -146,6 +146,7 @@ private:
   std::set<std::string> usedNames;
   std::vector<std::string> usedWeights; // in first-use order
   int tempCounter = 0;
+  bool inMatMulEpilogue = false; // while rendering an epilogue, `column` is in scope
 };
 
 //===----------------------------------------------------------------------------------------===//
@@ -208,10 +209,13 @@ std::string CpuEmitter::loadExpr(Value v, ShapedType resultType, std::string &de
   if (!operandHasBatch) {
     if (operandElems == 1)
       return p + "[0]";
+    if (dims.size() == 1 && dims[0] == resultSample.back()) {
+      if (inMatMulEpilogue) // the epilogue knows the column: no division
+        return p + "[column]";
+      return fmt::format("{}[i % {}]", p, dims[0]);
+    }
     if (dims == resultSample)
       return fmt::format("{}[i % {}]", p, sampleSize);
-    if (dims.size() == 1 && dims[0] == resultSample.back())
-      return fmt::format("{}[i % {}]", p, dims[0]);
   }
   // General broadcast: per-dim strides over the result's sample dims (0 where broadcast).
   const int64_t rank = resultSample.size();
@@ -237,7 +241,7 @@ std::string CpuEmitter::loadExpr(Value v, ShapedType resultType, std::string &de
 /// Renders the elementwise ops of `body` as statements computing scalars; returns the name of
 /// the scalar holding the block's result. `scalars` maps in-block values (and a matmul's
 /// result) to scalar names; anything else is loaded from memory.
-std::string CpuEmitter::renderBody(Block &body, Value resultScalarOf, const std::string &indent,
+std::string CpuEmitter::renderBody(Block &body, const std::string &indent,
                                    std::string &decls, llvm::DenseMap<Value, std::string> &scalars,
                                    ShapedType resultType) {
   std::string code;
@@ -256,7 +260,6 @@ std::string CpuEmitter::renderBody(Block &body, Value resultScalarOf, const std:
                         opSummary(&op));
     scalars[op.getResult(0)] = name;
   }
-  (void)resultScalarOf;
   return code;
 }
 
@@ -269,7 +272,7 @@ std::string CpuEmitter::renderElementwiseLoop(Operation *op, const std::string &
     // Block arguments read the fused op's operands.
     for (auto [arg, operand] : llvm::zip(fused.getBody().getArguments(), fused.getInputs()))
       pointers[arg] = pointer(operand);
-    body = renderBody(fused.getBody().front(), {}, "      ", decls, scalars, type);
+    body = renderBody(fused.getBody().front(), "      ", decls, scalars, type);
     // Turn the final "return e;" into a store.
     size_t ret = body.rfind("return ");
     last = body.substr(ret + 7, body.find(';', ret) - ret - 7);
@@ -295,9 +298,16 @@ std::string CpuEmitter::renderMatMul(Operation *op, const std::string &result) {
       pointers[arg] = pointer(operand);
     matmul = cast<nn::MatMulOp>(fused.getBody().front().front());
     llvm::DenseMap<Value, std::string> scalars{{matmul.getResult(), "acc"}};
-    std::string body = renderBody(fused.getBody().front(), {}, "      ", decls, scalars,
+    inMatMulEpilogue = true;
+    std::string body = renderBody(fused.getBody().front(), "      ", decls, scalars,
                                   shapedType(fused.getResult()));
-    epilogue = "[&](float acc, int64_t i, int64_t /*column*/) {\n      (void)i;\n" + body + "    }";
+    inMatMulEpilogue = false;
+    // Name only the indices the body reads, so the lambda compiles without warnings.
+    const bool readsFlatIndex = std::regex_search(body, std::regex("[\\[(]i[\\] ,]"));
+    const bool readsColumn = body.find("[column]") != std::string::npos;
+    epilogue = fmt::format("[&](float acc, int64_t {}, int64_t {}) {{\n{}    }}",
+                           readsFlatIndex ? "i" : "/*i*/", readsColumn ? "column" : "/*column*/",
+                           body);
   } else {
     matmul = cast<nn::MatMulOp>(op);
   }
