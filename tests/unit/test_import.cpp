@@ -159,3 +159,79 @@ TEST_CASE("memory plans are valid and within their bounds", "[passes][plan]") {
     }
   }
 }
+
+TEST_CASE("Keras defaults apply where a config omits a field", "[import][defaults]") {
+  using kerasc::LayerSpec;
+  using nlohmann::json;
+  kerasc::ModelSpec spec;
+  spec.sourcePath = "minimal.json";
+  spec.name = "minimal";
+  spec.className = "Functional";
+  spec.kerasVersion = "3.15.1";
+  auto layer = [&](std::string name, std::string cls, json config, std::string input) {
+    LayerSpec l{name, cls, config, {}, {}};
+    if (!input.empty())
+      l.calls.push_back({{{input, 0, 0}}, json::object()});
+    spec.layers.push_back(l);
+    return &spec.layers.back();
+  };
+  spec.layers.reserve(8);
+  layer("x", "InputLayer", {{"batch_shape", {nullptr, 3}}}, "");
+  LayerSpec *dense = layer("dense", "Dense", {{"units", 2}}, "x"); // use_bias, activation omitted
+  dense->weights = {{"kernel", {3, 2}, std::vector<float>(6, 0.5f)},
+                    {"bias", {2}, std::vector<float>(2, 0.1f)}};
+  layer("leaky", "LeakyReLU", json::object(), "dense");   // negative_slope 0.3
+  layer("elu", "ELU", json::object(), "leaky");           // alpha 1.0
+  layer("relu", "ReLU", json::object(), "elu");           // plain relu
+  layer("scale", "Rescaling", json::object(), "relu");    // scale 1, offset 0
+  layer("softmax", "Softmax", json::object(), "scale");   // last axis
+  spec.inputs = {{"x", 0, 0}};
+  spec.outputs = {{"softmax", 0, 0}};
+
+  mlir::MLIRContext context;
+  kerasc::ImportedModel model = kerasc::importModel(spec, context);
+  auto func = *model.module->getOps<mlir::func::FuncOp>().begin();
+  std::vector<std::string> ops;
+  func.walk([&](mlir::Operation *op) {
+    if (op->getDialect() && op->getDialect()->getNamespace() == "nn" && !mlir::isa<kerasc::nn::WeightOp>(op))
+      ops.push_back(op->getName().stripDialect().str());
+    if (auto act = mlir::dyn_cast<kerasc::nn::ActivationOp>(op)) {
+      if (act.getFn() == "leaky_relu")
+        CHECK(act.getAlpha()->convertToDouble() == Approx(0.3));
+      if (act.getFn() == "elu")
+        CHECK(act.getAlpha()->convertToDouble() == 1.0);
+      if (act.getFn() == "relu")
+        CHECK_FALSE(act.getMaxValue());
+    }
+    if (auto r = mlir::dyn_cast<kerasc::nn::RescaleOp>(op)) {
+      CHECK(r.getScale().convertToDouble() == 1.0);
+      CHECK(r.getOffset().convertToDouble() == 0.0);
+    }
+    if (auto s = mlir::dyn_cast<kerasc::nn::SoftmaxOp>(op))
+      CHECK(s.getAxis() == 1);
+  });
+  CHECK(ops == std::vector<std::string>{"matmul", "bias_add", "activation", "activation",
+                                        "activation", "rescale", "softmax"});
+}
+
+TEST_CASE("tf.keras 2 files keep tf.keras 2 semantics", "[import][defaults]") {
+  // hard_sigmoid changed formula in Keras 3; a file written by Keras 2.x keeps the old one.
+  using nlohmann::json;
+  for (const char *version : {"2.15.0", "3.15.1"}) {
+    kerasc::ModelSpec spec;
+    spec.sourcePath = "legacy.h5";
+    spec.name = "legacy";
+    spec.className = "Sequential";
+    spec.kerasVersion = version;
+    spec.layers.push_back({"x", "InputLayer", {{"batch_shape", {nullptr, 2}}}, {}, {}});
+    spec.layers.push_back({"hs", "Activation", {{"activation", "hard_sigmoid"}},
+                           {{{{"x", 0, 0}}, json::object()}}, {}});
+    spec.inputs = {{"x", 0, 0}};
+    spec.outputs = {{"hs", 0, 0}};
+    mlir::MLIRContext context;
+    kerasc::ImportedModel model = kerasc::importModel(spec, context);
+    std::string fn;
+    model.module->walk([&](kerasc::nn::ActivationOp op) { fn = op.getFn().str(); });
+    CHECK(fn == (version[0] == '2' ? "hard_sigmoid_tf2" : "hard_sigmoid"));
+  }
+}
