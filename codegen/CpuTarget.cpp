@@ -430,11 +430,14 @@ std::string CpuEmitter::renderForward() {
   for (Operation &op : block)
     renderOp(&op, out);
   // Returned values not written in place (a returned input, or one buffer returned twice).
+  // A returned view (reshape) lives in its owner's buffer, which may be this very output.
   auto ret = cast<func::ReturnOp>(block.getTerminator());
   for (auto v_it : llvm::enumerate(ret.getOperands())) {
     size_t k = v_it.index();
     auto v = v_it.value();
     Operation *def = v.getDefiningOp();
+    while (auto view = dyn_cast_or_null<nn::ReshapeOp>(def))
+      def = view.getInput().getDefiningOp();
     auto index = def ? def->getAttrOfType<IntegerAttr>("nn.output") : IntegerAttr();
     if (index && index.getInt() == (int64_t)k)
       continue;
