@@ -93,9 +93,9 @@ private:
   void renderOp(Operation *op, std::string &out);
   std::string renderElementwiseLoop(Operation *op, const std::string &result);
   std::string renderMatMul(Operation *op, const std::string &result);
-  std::string renderBody(Block &body, const std::string &indent,
-                         std::string &decls, llvm::DenseMap<Value, std::string> &scalars,
-                         ShapedType resultType);
+  std::string renderScalarOps(ArrayRef<Operation *> ops, std::string &decls,
+                              llvm::DenseMap<Value, std::string> &scalars, ShapedType resultType);
+  std::pair<SmallVector<Operation *>, Value> fusedBody(nn::FusedOp fused);
   std::string scalarExpr(Operation *op, ArrayRef<std::string> args);
   std::string loadExpr(Value v, ShapedType resultType, std::string &decls);
 
@@ -238,55 +238,52 @@ std::string CpuEmitter::loadExpr(Value v, ShapedType resultType, std::string &de
                      sampleSize, operandHasBatch ? operandElems : 0, table, table, rank);
 }
 
-/// Renders the elementwise ops of `body` as statements computing scalars; returns the name of
-/// the scalar holding the block's result. `scalars` maps in-block values (and a matmul's
-/// result) to scalar names; anything else is loaded from memory.
-std::string CpuEmitter::renderBody(Block &body, const std::string &indent,
-                                   std::string &decls, llvm::DenseMap<Value, std::string> &scalars,
-                                   ShapedType resultType) {
+/// Renders elementwise `ops`, in order, as statements computing scalars. Operands found in
+/// `scalars` (values computed earlier in the same kernel, or a matmul's `acc`) are used as they
+/// are; anything else is loaded from memory. Each op's result is added to `scalars`.
+std::string CpuEmitter::renderScalarOps(ArrayRef<Operation *> ops, std::string &decls,
+                                        llvm::DenseMap<Value, std::string> &scalars,
+                                        ShapedType resultType) {
   std::string code;
-  for (Operation &op : body) {
-    if (auto yield = dyn_cast<nn::YieldOp>(op))
-      return code + indent + "return " + scalars.lookup(yield.getValue()) + ";\n";
-    if (isa<nn::MatMulOp>(op))
-      continue; // computed by the matmul kernel, its value arrives as `acc`
+  for (Operation *op : ops) {
     SmallVector<std::string> args;
-    for (Value operand : op.getOperands()) {
+    for (Value operand : op->getOperands()) {
       auto it = scalars.find(operand);
       args.push_back(it != scalars.end() ? it->second : loadExpr(operand, resultType, decls));
     }
     std::string name = fmt::format("e{}", scalars.size());
-    code += fmt::format("{}const float {} = {};  // {}\n", indent, name, scalarExpr(&op, args),
-                        opSummary(&op));
-    scalars[op.getResult(0)] = name;
+    code += fmt::format("      const float {} = {};  // {}\n", name, scalarExpr(op, args),
+                        opSummary(op));
+    scalars[op->getResult(0)] = name;
   }
   return code;
 }
 
+/// The elementwise ops of a fused body (its matmul head, if any, is computed by the kernel)
+/// and the value it yields. Block arguments read the fused op's operands.
+std::pair<SmallVector<Operation *>, Value> CpuEmitter::fusedBody(nn::FusedOp fused) {
+  for (auto [arg, operand] : llvm::zip(fused.getBody().getArguments(), fused.getInputs()))
+    pointers[arg] = pointer(operand);
+  SmallVector<Operation *> ops;
+  for (Operation &op : fused.getBody().front().without_terminator())
+    if (!isa<nn::MatMulOp>(op))
+      ops.push_back(&op);
+  auto yield = cast<nn::YieldOp>(fused.getBody().front().getTerminator());
+  return {ops, yield.getValue()};
+}
+
 std::string CpuEmitter::renderElementwiseLoop(Operation *op, const std::string &result) {
   ShapedType type = shapedType(op->getResult(0));
-  std::string decls, body;
+  SmallVector<Operation *> ops{op};
+  Value last = op->getResult(0);
+  if (auto fused = dyn_cast<nn::FusedOp>(op))
+    std::tie(ops, last) = fusedBody(fused);
+  std::string decls;
   llvm::DenseMap<Value, std::string> scalars;
-  std::string last;
-  if (auto fused = dyn_cast<nn::FusedOp>(op)) {
-    // Block arguments read the fused op's operands.
-    for (auto [arg, operand] : llvm::zip(fused.getBody().getArguments(), fused.getInputs()))
-      pointers[arg] = pointer(operand);
-    body = renderBody(fused.getBody().front(), "      ", decls, scalars, type);
-    // Turn the final "return e;" into a store.
-    size_t ret = body.rfind("return ");
-    last = body.substr(ret + 7, body.find(';', ret) - ret - 7);
-    body = body.substr(0, body.rfind('\n', ret - 1) + 1);
-  } else {
-    SmallVector<std::string> args;
-    for (Value operand : op->getOperands())
-      args.push_back(loadExpr(operand, type, decls));
-    body = fmt::format("      const float e0 = {};\n", scalarExpr(op, args));
-    last = "e0";
-  }
+  std::string body = renderScalarOps(ops, decls, scalars, type);
   return fmt::format("{}    const int64_t n = batch * {};\n"
                      "    for (int64_t i = 0; i < n; ++i) {{\n{}      {}[i] = {};\n    }}\n",
-                     decls, nn::elementsPerSample(type), body, result, last);
+                     decls, nn::elementsPerSample(type), body, result, scalars.lookup(last));
 }
 
 std::string CpuEmitter::renderMatMul(Operation *op, const std::string &result) {
@@ -294,13 +291,12 @@ std::string CpuEmitter::renderMatMul(Operation *op, const std::string &result) {
   std::string epilogue = "kerasc::IdentityEpilogue{}";
   std::string decls;
   if (auto fused = dyn_cast<nn::FusedOp>(op)) {
-    for (auto [arg, operand] : llvm::zip(fused.getBody().getArguments(), fused.getInputs()))
-      pointers[arg] = pointer(operand);
     matmul = cast<nn::MatMulOp>(fused.getBody().front().front());
+    auto [ops, last] = fusedBody(fused);
     llvm::DenseMap<Value, std::string> scalars{{matmul.getResult(), "acc"}};
     inMatMulEpilogue = true;
-    std::string body = renderBody(fused.getBody().front(), "      ", decls, scalars,
-                                  shapedType(fused.getResult()));
+    std::string body = renderScalarOps(ops, decls, scalars, shapedType(fused.getResult()));
+    body += "      return " + scalars.lookup(last) + ";\n";
     inMatMulEpilogue = false;
     // Name only the indices the body reads, so the lambda compiles without warnings.
     const bool readsFlatIndex = std::regex_search(body, std::regex("[\\[(]i[\\] ,]"));
