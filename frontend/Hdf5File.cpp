@@ -114,15 +114,13 @@ herr_t udataFree(void *) { return 0; }
 
 // --- Hdf5File ---------------------------------------------------------------------------------
 
-Hdf5File Hdf5File::open(const std::string &path, std::string label) {
+Hdf5File Hdf5File::open(const std::string &path) {
   silenceHdf5Errors();
-  if (label.empty())
-    label = path;
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
-    failFile(label, "file not found");
+    failFile(path, "file not found");
   auto state = std::make_shared<Hdf5FileState>();
-  state->label = std::move(label);
+  state->label = path;
   state->file =
       std::make_unique<Hdf5Id>(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!state->file->valid())
@@ -170,8 +168,6 @@ Hdf5Group Hdf5File::root() const {
 Hdf5Group::Hdf5Group(std::shared_ptr<const detail::Hdf5FileState> file,
                      std::shared_ptr<const detail::Hdf5Id> id, std::string path)
     : file_(std::move(file)), id_(std::move(id)), path_(std::move(path)) {}
-
-const std::string &Hdf5Group::fileLabel() const { return file_->label; }
 
 void Hdf5Group::fail(const std::string &message) const { failFile(file_->label, message); }
 
@@ -251,6 +247,15 @@ WeightArray Hdf5Group::readArray(const std::string &relPath) const {
   }
   if (H5Sget_simple_extent_type(space.get()) == H5S_NULL)
     count = 0;
+  // A corrupt header can claim any shape. Unless compressed, the stored bytes must cover it;
+  // checking first avoids allocating gigabytes for a damaged dataset of a few bytes.
+  Hdf5Id createProps(H5Dget_create_plist(dataset.get()), H5Pclose);
+  const size_t elementSize = H5Tget_size(type.get());
+  if (!createProps.valid() || elementSize == 0)
+    fail("cannot open " + where + " (corrupt file)");
+  if (H5Pget_nfilters(createProps.get()) == 0 &&
+      H5Dget_storage_size(dataset.get()) / elementSize < count)
+    fail(where + " is truncated or corrupt (its shape needs more data than it stores)");
 
   array.data.resize(count);
   // HDF5 converts any integer or float type (and byte order) to native float on read.

@@ -24,14 +24,15 @@ class Hdf5Group;
 /// Hdf5File object itself is gone.
 class Hdf5File {
 public:
-  /// Opens `path` read-only. `label` names the file in error messages (defaults to `path`).
-  static Hdf5File open(const std::string &path, std::string label = "");
+  /// Opens `path` read-only; error messages name the file by `path`.
+  static Hdf5File open(const std::string &path);
 
   /// Opens an HDF5 file held in memory (e.g. model.weights.h5 inside a .keras zip) without
   /// copying it or touching the disk.
   static Hdf5File fromImage(std::vector<char> image, std::string label);
 
   Hdf5Group root() const;
+  /// How error messages name the file.
   const std::string &label() const;
 
 private:
@@ -45,7 +46,6 @@ class Hdf5Group {
 public:
   /// Absolute path inside the file, for messages ("/model_weights/dense").
   const std::string &path() const { return path_; }
-  const std::string &fileLabel() const;
 
   bool hasGroup(const std::string &relPath) const;
   bool hasDataset(const std::string &relPath) const;

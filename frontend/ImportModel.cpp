@@ -510,6 +510,8 @@ ImportedModel Importer::run() {
     func.setArgAttr(i, "nn.name", builder.getStringAttr(spec.inputs[i].layer));
   }
 
+  // Summary rows, in config order (what Keras's model.summary() lists).
+  std::map<std::string, size_t> reportOf;
   for (const LayerSpec &layer : spec.layers) {
     current = &layer;
     LayerReport report{layer.name, layer.className, {}, 0, 0, {}};
@@ -519,33 +521,55 @@ ImportedModel Importer::run() {
       report.params += n;
       report.trainableParams += trainable ? n : 0;
     }
+    for (const LayerCall &call : layer.calls)
+      for (const TensorRef &ref : call.inputs)
+        report.connectedTo.push_back(
+            fmt::format("{}[{}][{}]", ref.layer, ref.nodeIndex, ref.tensorIndex));
     if (layer.className == "InputLayer") {
       auto it = tensors.find({layer.name, 0, 0});
       if (it == tensors.end())
         fail("this InputLayer is not one of the model's inputs");
       report.outputShapes.push_back(shapeOf(it->second).vec());
-      result.layers.push_back(report);
-      continue;
     }
-    for (size_t call = 0; call < layer.calls.size(); ++call) {
-      Values inputs;
-      for (const TensorRef &ref : layer.calls[call].inputs) {
-        auto it = tensors.find({ref.layer, ref.nodeIndex, ref.tensorIndex});
-        if (it == tensors.end())
-          fail(fmt::format("input {}[{}][{}] is not produced before this layer", ref.layer,
-                           ref.nodeIndex, ref.tensorIndex));
-        inputs.push_back(it->second);
-        report.connectedTo.push_back(
-              fmt::format("{}[{}][{}]", ref.layer, ref.nodeIndex, ref.tensorIndex));
-      }
-      Values outputs = importLayer(layer, inputs);
-      for (size_t t = 0; t < outputs.size(); ++t) {
-        tensors[{layer.name, (int)call, (int)t}] = outputs[t];
-        if (call == 0)
-          report.outputShapes.push_back(shapeOf(outputs[t]).vec());
-      }
-    }
+    reportOf[layer.name] = result.layers.size();
     result.layers.push_back(report);
+  }
+
+  // Layer calls in dependency order. The config order is topological for almost every model,
+  // but a shared layer's later call may consume a layer listed after it.
+  std::vector<std::pair<const LayerSpec *, size_t>> pending;
+  for (const LayerSpec &layer : spec.layers)
+    if (layer.className != "InputLayer")
+      for (size_t call = 0; call < layer.calls.size(); ++call)
+        pending.push_back({&layer, call});
+  auto missingInput = [&](const LayerCall &call) -> const TensorRef * {
+    for (const TensorRef &ref : call.inputs)
+      if (!tensors.count({ref.layer, ref.nodeIndex, ref.tensorIndex}))
+        return &ref;
+    return nullptr;
+  };
+  while (!pending.empty()) {
+    auto ready = std::find_if(pending.begin(), pending.end(), [&](const auto &p) {
+      return !missingInput(p.first->calls[p.second]);
+    });
+    if (ready == pending.end()) {
+      current = pending.front().first;
+      const TensorRef *ref = missingInput(current->calls[pending.front().second]);
+      fail(fmt::format("input {}[{}][{}] is not produced by any layer (or the graph has a cycle)",
+                       ref->layer, ref->nodeIndex, ref->tensorIndex));
+    }
+    auto [layer, call] = *ready;
+    pending.erase(ready);
+    current = layer;
+    Values inputs;
+    for (const TensorRef &ref : layer->calls[call].inputs)
+      inputs.push_back(tensors.at({ref.layer, ref.nodeIndex, ref.tensorIndex}));
+    Values outputs = importLayer(*layer, inputs);
+    for (size_t t = 0; t < outputs.size(); ++t) {
+      tensors[{layer->name, (int)call, (int)t}] = outputs[t];
+      if (call == 0)
+        result.layers[reportOf[layer->name]].outputShapes.push_back(shapeOf(outputs[t]).vec());
+    }
   }
   current = nullptr;
 

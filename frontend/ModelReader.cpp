@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <new>
 #include <optional>
@@ -57,8 +58,16 @@ std::string stringMember(const json &object, const char *key) {
 }
 
 json parseJson(const std::string &text, const std::string &label) {
+  // Keras configs nest a few dozen levels at most. The bound keeps the recursive walks and copies
+  // of the parsed tree from exhausting the stack on a hostile file.
+  constexpr int maxDepth = 256;
+  auto limitDepth = [&](int depth, json::parse_event_t, json &) {
+    if (depth > maxDepth)
+      fail(label, "JSON nested deeper than " + std::to_string(maxDepth) + " levels");
+    return true;
+  };
   try {
-    return json::parse(text);
+    return json::parse(text, limitDepth);
   } catch (const json::parse_error &e) {
     fail(label, std::string("invalid JSON: ") + e.what());
   }
@@ -127,8 +136,14 @@ bool isNestedModel(const std::string &className) {
   return className == "Sequential" || className == "Functional" || className == "Model";
 }
 
+/// A node or tensor index; -1 (rejected by checkGraph) when it does not fit an int.
+int indexOf(const json &value) {
+  const auto index = value.get<int64_t>(); // an unsigned beyond int64 wraps negative
+  return index >= 0 && index <= std::numeric_limits<int>::max() ? static_cast<int>(index) : -1;
+}
+
 TensorRef tensorRef(const json &triple) {
-  return {triple[0].get<std::string>(), triple[1].get<int>(), triple[2].get<int>()};
+  return {triple[0].get<std::string>(), indexOf(triple[1]), indexOf(triple[2])};
 }
 
 /// `[layer_name, node_index, tensor_index]`, optionally followed by tf.keras 2's call kwargs.
@@ -447,6 +462,10 @@ std::string uniqueName(const std::string &base, std::map<std::string, int> &used
 /// Keras 3 layout (.weights.h5, and model.weights.h5 inside .keras): `layers/<snake_case class
 /// name, uniquified in model.layers order>/vars/<i>`, with sub-layers' variables in sub-groups
 /// (`cell/vars`, `forward_layer/...`). Arrays are unnamed; KerasWeightLayout names them.
+/// Like Keras, layers are matched by position, not by the layer name that recent versions also
+/// store on each `vars` group: names are often auto-generated and differ between two builds of the
+/// same model. (Not reading that variable-length string also keeps the Keras 3 path away from
+/// HDF5 1.10's global heap, whose parser can crash or hang on corrupt files.)
 void loadKeras3Weights(ModelSpec &spec, const Hdf5Group &root) {
   std::map<std::string, int> used;
   for (LayerSpec &layer : spec.layers) {
@@ -458,16 +477,6 @@ void loadKeras3Weights(ModelSpec &spec, const Hdf5Group &root) {
     if (isNestedModel(layer.className) || !root.hasGroup(path))
       continue;
     const Hdf5Group group = root.group(path);
-
-    // Recent Keras versions record the layer name on the group: a cheap check that the file
-    // belongs to this config.
-    if (group.hasGroup("vars")) {
-      const auto owner = group.group("vars").stringAttribute("name");
-      if (owner && *owner != layer.name)
-        group.fail(describe(layer) + ": its weights group '" + group.path() +
-                   "' belongs to a layer named '" + *owner +
-                   "' (the weights do not match the model config)");
-    }
 
     const auto layout = kerasWeightLayout(layer.className, layer.config);
     if (!layout) {

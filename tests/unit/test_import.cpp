@@ -235,3 +235,41 @@ TEST_CASE("tf.keras 2 files keep tf.keras 2 semantics", "[import][defaults]") {
     CHECK(fn == (version[0] == '2' ? "hard_sigmoid_tf2" : "hard_sigmoid"));
   }
 }
+
+TEST_CASE("layer calls are imported in dependency order, not list order", "[import][graph]") {
+  // A shared layer whose second call consumes a layer listed after it (Keras lists each layer
+  // once, at its first call).
+  using nlohmann::json;
+  auto dense = [](std::string name, std::vector<std::vector<kerasc::TensorRef>> calls) {
+    kerasc::LayerSpec l{name, "Dense", {{"units", 3}}, {}, {}};
+    for (auto &inputs : calls)
+      l.calls.push_back({inputs, json::object()});
+    l.weights = {{"kernel", {3, 3}, std::vector<float>(9, 0.1f)},
+                 {"bias", {3}, std::vector<float>(3, 0.0f)}};
+    return l;
+  };
+  kerasc::ModelSpec spec;
+  spec.sourcePath = "shared.json";
+  spec.name = "shared";
+  spec.className = "Functional";
+  spec.layers.push_back({"x", "InputLayer", {{"batch_shape", {nullptr, 3}}}, {}, {}});
+  spec.layers.push_back(dense("shared", {{{"x", 0, 0}}, {{"after", 0, 0}}}));
+  spec.layers.push_back(dense("after", {{{"shared", 0, 0}}}));
+  spec.inputs = {{"x", 0, 0}};
+  spec.outputs = {{"shared", 1, 0}};
+  mlir::MLIRContext context;
+  kerasc::ImportedModel model = kerasc::importModel(spec, context);
+  int matmuls = 0;
+  model.module->walk([&](kerasc::nn::MatMulOp) { ++matmuls; });
+  CHECK(matmuls == 3);
+  CHECK(model.layers[1].connectedTo == std::vector<std::string>{"x[0][0]", "after[0][0]"});
+
+  // A true cycle is reported, naming the layer and the missing tensor.
+  spec.layers[1].calls.erase(spec.layers[1].calls.begin());
+  spec.layers[1].calls[0].inputs = {{"after", 0, 0}};
+  spec.outputs = {{"shared", 0, 0}};
+  mlir::MLIRContext context2;
+  CHECK_THROWS_WITH(kerasc::importModel(spec, context2),
+                    Catch::Contains("shared.json: layer 'shared' (Dense): input after[0][0] is "
+                                    "not produced by any layer (or the graph has a cycle)"));
+}
