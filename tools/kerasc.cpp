@@ -8,6 +8,7 @@
 #include "frontend/ModelReader.h"
 #include "ir/NNDialect.h"
 #include "passes/Passes.h"
+#include "tools/Supervise.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -196,6 +197,7 @@ int compileMain(int argc, char **argv) {
 
   mlir::MLIRContext context;
   ModelSpec spec = readModel(modelPath, weightsFile);
+  markModelRead();
   ImportedModel model = importModel(spec, context);
 
   mlir::PassManager pm(&context);
@@ -254,7 +256,9 @@ int summaryMain(int argc, char **argv) {
   hideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "kerasc summary: print Keras's model summary\n");
   mlir::MLIRContext context;
-  ImportedModel model = importModel(readModel(modelPath, weightsFile), context);
+  ModelSpec spec = readModel(modelPath, weightsFile);
+  markModelRead();
+  ImportedModel model = importModel(spec, context);
   std::fputs(formatSummary(model).c_str(), stdout);
   return 0;
 }
@@ -269,21 +273,37 @@ int main(int argc, char **argv) {
     usage();
     return 0;
   }
+  if (command != "compile" && command != "summary") {
+    std::fprintf(stderr, "kerasc: unknown command '%s'\n", command.c_str());
+    return usage();
+  }
   // The subcommand's parser sees "kerasc compile" as its program name.
   std::string program = std::string("kerasc ") + command;
   argv[1] = program.data();
-  try {
-    if (command == "compile")
-      return compileMain(argc - 1, argv + 1);
-    if (command == "summary")
-      return summaryMain(argc - 1, argv + 1);
-  } catch (const Error &e) {
-    std::fprintf(stderr, "kerasc: error: %s\n", e.what());
+  auto work = [&]() -> int {
+    try {
+      return command == "compile" ? compileMain(argc - 1, argv + 1)
+                                  : summaryMain(argc - 1, argv + 1);
+    } catch (const Error &e) {
+      std::fprintf(stderr, "kerasc: error: %s\n", e.what());
+    } catch (const std::exception &e) {
+      std::fprintf(stderr, "kerasc: internal error: %s\n", e.what());
+    }
     return 1;
-  } catch (const std::exception &e) {
-    std::fprintf(stderr, "kerasc: internal error: %s\n", e.what());
-    return 1;
+  };
+  SupervisedRun run{"", "", 120};
+  if (const char *limit = std::getenv("KERASC_READ_TIMEOUT"))
+    run.readTimeoutSeconds = std::max(1, std::atoi(limit));
+  // For the messages only: the model is the first argument naming an existing file, the output
+  // directory follows -o.
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-o" && i + 1 < argc)
+      run.outputDir = argv[++i];
+    else if (arg.rfind("-o", 0) == 0 && arg.size() > 2 && arg[2] != '-')
+      run.outputDir = arg.substr(arg[2] == '=' ? 3 : 2);
+    else if (run.modelPath.empty() && arg[0] != '-' && llvm::sys::fs::is_regular_file(arg))
+      run.modelPath = arg;
   }
-  std::fprintf(stderr, "kerasc: unknown command '%s'\n", command.c_str());
-  return usage();
+  return runSupervised(work, run);
 }
