@@ -248,9 +248,10 @@ FailureOr<TensorType> PReluOp::inferResultType() {
 FailureOr<TensorType> SoftmaxOp::inferResultType() {
   if (!allRanked(*this))
     return unrankedF32(getContext());
-  int64_t rank = shapeOf(getInput()).size();
-  if (getAxis() < 1 || getAxis() >= rank)
-    return emitOpError() << "axis " << getAxis() << " is out of range [1, " << rank << ")";
+  // I64Attr getters return the raw bits unsigned; read them signed so -1 is -1.
+  int64_t rank = shapeOf(getInput()).size(), axis = static_cast<int64_t>(getAxis());
+  if (axis < 1 || axis >= rank)
+    return emitOpError() << "axis " << axis << " is out of range [1, " << rank << ")";
   return sameAsInput(*this);
 }
 
@@ -310,9 +311,10 @@ FailureOr<TensorType> RepeatOp::inferResultType() {
   auto in = shapeOf(getInput());
   if (in.size() != 2)
     return emitOpError() << "input must be [batch, features], got " << shapeString(in);
-  if (getTimes() < 1)
+  int64_t times = static_cast<int64_t>(getTimes());
+  if (times < 1)
     return emitOpError("times must be positive");
-  return rankedF32(getContext(), {in[0], getTimes(), in[1]});
+  return rankedF32(getContext(), {in[0], times, in[1]});
 }
 
 FailureOr<TensorType> ConcatOp::inferResultType() {
@@ -321,7 +323,7 @@ FailureOr<TensorType> ConcatOp::inferResultType() {
   if (getInputs().empty())
     return emitOpError("needs at least one input");
   auto first = shapeOf(getInputs()[0]);
-  int64_t rank = first.size(), axis = getAxis();
+  int64_t rank = first.size(), axis = static_cast<int64_t>(getAxis());
   if (axis < 1 || axis >= rank)
     return emitOpError() << "axis " << axis << " is out of range [1, " << rank << ")";
   SmallVector<int64_t> out(first.begin(), first.end());

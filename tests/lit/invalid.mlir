@@ -73,3 +73,19 @@ func.func @bad_fused(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   }
   return %0 : tensor<?x4xf32>
 }
+
+// -----
+
+func.func @bad_repeat(%x: tensor<?x4xf32>) -> tensor<*xf32> {
+  // expected-error @+1 {{times must be positive}}
+  %0 = nn.repeat %x {times = -1 : i64} : (tensor<?x4xf32>) -> tensor<*xf32>
+  return %0 : tensor<*xf32>
+}
+
+// -----
+
+func.func @negative_axis(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // expected-error @+1 {{axis -1 is out of range [1, 2)}}
+  %0 = nn.softmax %x {axis = -1 : i64, log = false} : (tensor<?x4xf32>) -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
