@@ -50,13 +50,7 @@ std::string floatLiteral(double v) {
 ShapedType shapedType(Value v) { return v.getType().cast<ShapedType>(); }
 
 /// "(None, 8)" like Keras prints shapes.
-std::string shapeText(ShapedType type) {
-  std::string s = "(";
-  for (size_t i = 0; i < (size_t)type.getRank(); ++i)
-    s += (i ? ", " : "") +
-         (type.isDynamicDim(i) ? std::string("None") : std::to_string(type.getDimSize(i)));
-  return s + (type.getRank() == 1 ? ",)" : ")");
-}
+std::string shapeText(ShapedType type) { return nn::kerasShapeText(type.getShape()); }
 
 /// Elements per sample before and after `axis`: a tensor viewed as [batch * outer, dim, inner].
 std::pair<int64_t, int64_t> aroundAxis(ShapedType type, int64_t axis) {

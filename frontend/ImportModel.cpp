@@ -591,13 +591,6 @@ ImportedModel Importer::run() {
   return result;
 }
 
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + (shape[i] < 0 ? std::string("None") : std::to_string(shape[i]));
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 /// Keras's readable byte counts: "888.00 B", "1.52 KB".
 std::string readableBytes(double bytes) {
   const char *units[] = {"B", "KB", "MB", "GB", "TB"};
@@ -638,7 +631,7 @@ std::string formatSummary(const ImportedModel &model) {
       continue;
     std::vector<std::string> shapes;
     for (const auto &s : l.outputShapes)
-      shapes.push_back(shapeText(s));
+      shapes.push_back(nn::kerasShapeText(s));
     std::vector<std::vector<std::string>> row{
         {l.name + " (" + l.className + ")"}, shapes, {std::to_string(l.params)}};
     if (!model.sequential) {

@@ -44,6 +44,9 @@ int64_t elementsPerSample(mlir::ShapedType type);
 /// NameLoc("dense (Dense)"); fusion combines them into a FusedLoc. Duplicates dropped, order kept.
 std::vector<std::string> layerNames(mlir::Location loc);
 
+/// A shape as Keras prints it: "(None, 8)", with None for the dynamic batch dimension.
+std::string kerasShapeText(llvm::ArrayRef<int64_t> shape);
+
 /// True when the type's leading dim is the dynamic batch dimension.
 bool hasBatchDim(mlir::ShapedType type);
 

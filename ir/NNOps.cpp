@@ -59,6 +59,14 @@ std::vector<std::string> layerNames(Location loc) {
   return names;
 }
 
+std::string kerasShapeText(ArrayRef<int64_t> shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + (ShapedType::isDynamic(shape[i]) ? std::string("None")
+                                                              : std::to_string(shape[i]));
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
 bool hasBatchDim(ShapedType type) {
   return type.hasRank() && type.getRank() >= 1 && type.isDynamicDim(0);
 }
