@@ -98,10 +98,11 @@ private:
   std::string renderElementwiseLoop(Operation *op, const std::string &result);
   std::string renderMatMul(Operation *op, const std::string &result);
   std::string renderScalarOps(ArrayRef<Operation *> ops, std::string &decls,
-                              llvm::DenseMap<Value, std::string> &scalars, ShapedType resultType);
+                              llvm::DenseMap<Value, std::string> &scalars, ShapedType resultType,
+                              bool columnInScope);
   std::pair<SmallVector<Operation *>, Value> fusedBody(nn::FusedOp fused);
   std::string scalarExpr(Operation *op, ArrayRef<std::string> args);
-  std::string loadExpr(Value v, ShapedType resultType, std::string &decls);
+  std::string loadExpr(Value v, ShapedType resultType, std::string &decls, bool columnInScope);
 
   // --- other files ---
   std::string renderHeader();
@@ -162,7 +163,6 @@ private:
   std::set<std::string> usedNames;
   std::vector<std::string> usedWeights; // in first-use order
   int tempCounter = 0;
-  bool inMatMulEpilogue = false; // while rendering an epilogue, `column` is in scope
 };
 
 //===----------------------------------------------------------------------------------------===//
@@ -208,7 +208,8 @@ std::string CpuEmitter::scalarExpr(Operation *op, ArrayRef<std::string> a) {
 
 /// Reads operand `v` at the element of the result that flat index `i` addresses, following
 /// numpy broadcasting. Declares index tables in `decls` for the general case.
-std::string CpuEmitter::loadExpr(Value v, ShapedType resultType, std::string &decls) {
+std::string CpuEmitter::loadExpr(Value v, ShapedType resultType, std::string &decls,
+                                 bool columnInScope) {
   std::string p = pointer(v);
   ShapedType type = shapedType(v);
   if (type == resultType)
@@ -226,7 +227,7 @@ std::string CpuEmitter::loadExpr(Value v, ShapedType resultType, std::string &de
     if (operandElems == 1)
       return p + "[0]";
     if (dims.size() == 1 && dims[0] == resultSample.back()) {
-      if (inMatMulEpilogue) // the epilogue knows the column: no division
+      if (columnInScope) // a matmul epilogue knows the column: no division
         return p + "[column]";
       return fmt::format("{}[i % {}]", p, dims[0]);
     }
@@ -259,13 +260,13 @@ std::string CpuEmitter::loadExpr(Value v, ShapedType resultType, std::string &de
 /// are; anything else is loaded from memory. Each op's result is added to `scalars`.
 std::string CpuEmitter::renderScalarOps(ArrayRef<Operation *> ops, std::string &decls,
                                         llvm::DenseMap<Value, std::string> &scalars,
-                                        ShapedType resultType) {
+                                        ShapedType resultType, bool columnInScope) {
   std::string code;
   for (Operation *op : ops) {
     SmallVector<std::string> args;
     for (Value operand : op->getOperands()) {
       auto it = scalars.find(operand);
-      args.push_back(it != scalars.end() ? it->second : loadExpr(operand, resultType, decls));
+      args.push_back(it != scalars.end() ? it->second : loadExpr(operand, resultType, decls, columnInScope));
     }
     std::string name = fmt::format("e{}", scalars.size());
     code += fmt::format("      const float {} = {};  // {}\n", name, scalarExpr(op, args),
@@ -296,7 +297,7 @@ std::string CpuEmitter::renderElementwiseLoop(Operation *op, const std::string &
     std::tie(ops, last) = fusedBody(fused);
   std::string decls;
   llvm::DenseMap<Value, std::string> scalars;
-  std::string body = renderScalarOps(ops, decls, scalars, type);
+  std::string body = renderScalarOps(ops, decls, scalars, type, /*columnInScope=*/false);
   return fmt::format("{}    const int64_t n = batch * {};\n"
                      "    for (int64_t i = 0; i < n; ++i) {{\n{}      {}[i] = {};\n    }}\n",
                      decls, nn::elementsPerSample(type), body, result, scalars.lookup(last));
@@ -310,10 +311,9 @@ std::string CpuEmitter::renderMatMul(Operation *op, const std::string &result) {
     matmul = cast<nn::MatMulOp>(fused.getBody().front().front());
     auto [ops, last] = fusedBody(fused);
     llvm::DenseMap<Value, std::string> scalars{{matmul.getResult(), "acc"}};
-    inMatMulEpilogue = true;
-    std::string body = renderScalarOps(ops, decls, scalars, shapedType(fused.getResult()));
+    std::string body = renderScalarOps(ops, decls, scalars, shapedType(fused.getResult()),
+                                       /*columnInScope=*/true);
     body += "      return " + scalars.lookup(last) + ";\n";
-    inMatMulEpilogue = false;
     // Name only the indices the body reads, so the lambda compiles without warnings.
     const bool readsFlatIndex = std::regex_search(body, std::regex("[\\[(]i[\\] ,]"));
     const bool readsColumn = body.find("[column]") != std::string::npos;
