@@ -62,16 +62,6 @@ std::pair<int64_t, int64_t> aroundAxis(ShapedType type, int64_t axis) {
   return {outer, inner};
 }
 
-/// Short description of an op for comments: "matmul", "activation relu", ...
-std::string opSummary(Operation *op) {
-  std::string s = op->getName().stripDialect().str();
-  if (auto act = dyn_cast<nn::ActivationOp>(op))
-    s += " " + act.getFn().str();
-  if (auto bin = dyn_cast<nn::BinaryOp>(op))
-    s += " " + bin.getFn().str();
-  return s;
-}
-
 class CpuEmitter {
 public:
   CpuEmitter(func::FuncOp func, const WeightStore &weights, const EmitOptions &options)
@@ -270,7 +260,7 @@ std::string CpuEmitter::renderScalarOps(ArrayRef<Operation *> ops, std::string &
     }
     std::string name = fmt::format("e{}", scalars.size());
     code += fmt::format("      const float {} = {};  // {}\n", name, scalarExpr(op, args),
-                        opSummary(op));
+                        nn::describeOps(op));
     scalars[op->getResult(0)] = name;
   }
   return code;
@@ -351,14 +341,7 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
   std::string title = layers.empty() ? std::string("(unnamed)") : layers[0];
   for (size_t i = 1; i < layers.size(); ++i)
     title += " + " + layers[i];
-  std::string what;
-  if (auto fused = dyn_cast<nn::FusedOp>(op)) {
-    for (Operation &inner : fused.getBody().front().without_terminator())
-      what += (what.empty() ? "" : " -> ") + opSummary(&inner);
-    what = "fused: " + what;
-  } else {
-    what = opSummary(op);
-  }
+  std::string what = nn::describeOps(op);
   Value result = op->getResult(0);
   std::string inShapes;
   for (Value v : op->getOperands())

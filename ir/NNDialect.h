@@ -44,6 +44,10 @@ int64_t elementsPerSample(mlir::ShapedType type);
 /// NameLoc("dense (Dense)"); fusion combines them into a FusedLoc. Duplicates dropped, order kept.
 std::vector<std::string> layerNames(mlir::Location loc);
 
+/// What an op computes, for comments and reports: "softmax", "activation relu", or for a fused
+/// op its body, "fused: matmul -> bias_add -> activation relu".
+std::string describeOps(mlir::Operation *op);
+
 /// A shape as Keras prints it: "(None, 8)", with None for the dynamic batch dimension.
 std::string kerasShapeText(llvm::ArrayRef<int64_t> shape);
 

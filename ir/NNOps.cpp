@@ -59,6 +59,21 @@ std::vector<std::string> layerNames(Location loc) {
   return names;
 }
 
+std::string describeOps(Operation *op) {
+  if (auto fused = dyn_cast<FusedOp>(op)) {
+    std::string body;
+    for (Operation &inner : fused.getBody().front().without_terminator())
+      body += (body.empty() ? "" : " -> ") + describeOps(&inner);
+    return "fused: " + body;
+  }
+  std::string s = op->getName().stripDialect().str();
+  if (auto act = dyn_cast<ActivationOp>(op))
+    s += " " + act.getFn().str();
+  if (auto bin = dyn_cast<BinaryOp>(op))
+    s += " " + bin.getFn().str();
+  return s;
+}
+
 std::string kerasShapeText(ArrayRef<int64_t> shape) {
   std::string s = "(";
   for (size_t i = 0; i < shape.size(); ++i)

@@ -16,6 +16,10 @@ namespace {
 int readDoneFd = -1; // the child's end of the "model read" pipe
 } // namespace
 
+std::string temporaryOutputDir(const std::string &dir, int pid) {
+  return dir + ".kerasc-tmp-" + std::to_string(pid);
+}
+
 void markModelRead() {
   if (readDoneFd >= 0) {
     const char done = 1;
@@ -62,7 +66,7 @@ int runSupervised(const std::function<int()> &work, const SupervisedRun &run) {
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   if (!run.outputDir.empty())
-    llvm::sys::fs::remove_directories(run.outputDir + ".kerasc-tmp-" + std::to_string(child));
+    llvm::sys::fs::remove_directories(temporaryOutputDir(run.outputDir, child));
   if (timedOut) {
     std::fprintf(stderr,
                  "kerasc: error: %s: reading the model did not finish in %d s (the file is "

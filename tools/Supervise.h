@@ -18,6 +18,9 @@ struct SupervisedRun {
   int readTimeoutSeconds;  // limit for reading the model file
 };
 
+/// Where an output directory is written before it is renamed into place, by process `pid`.
+std::string temporaryOutputDir(const std::string &dir, int pid);
+
 /// Runs `work` in a child process and returns its exit status, or 1 after printing an error
 /// when it crashed or did not finish reading the model in time.
 int runSupervised(const std::function<int()> &work, const SupervisedRun &run);

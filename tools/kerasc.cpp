@@ -55,8 +55,7 @@ std::string defaultModelName(const std::string &path) {
 /// Writes `files` into `dir` atomically: everything goes to a fresh sibling directory that is
 /// renamed into place at the end, so a failure never leaves a half-written output.
 void writeOutputDirectory(const std::string &dir, const std::vector<OutputFile> &files) {
-  llvm::SmallString<256> tmp(dir);
-  tmp += ".kerasc-tmp-" + std::to_string(::getpid());
+  llvm::SmallString<256> tmp(temporaryOutputDir(dir, ::getpid()));
   llvm::sys::fs::remove_directories(tmp);
   for (const OutputFile &f : files) {
     llvm::SmallString<256> path(tmp);
@@ -96,16 +95,9 @@ std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch) {
   for (mlir::Operation &op : func.getBody().front()) {
     if (mlir::isa<nn::WeightOp, mlir::func::ReturnOp>(op))
       continue;
-    std::string ops, layers;
+    std::string layers;
     for (const std::string &layer : nn::layerNames(op.getLoc()))
       layers += (layers.empty() ? "" : ", ") + layer;
-    if (auto fused = mlir::dyn_cast<nn::FusedOp>(op)) {
-      for (mlir::Operation &inner : fused.getBody().front().without_terminator())
-        ops += (ops.empty() ? "" : " + ") + inner.getName().stripDialect().str();
-      ops = "fused(" + ops + ")";
-    } else {
-      ops = op.getName().stripDialect().str();
-    }
     std::string type;
     llvm::raw_string_ostream typeText(type);
     op.getResult(0).getType().print(typeText);
@@ -114,7 +106,7 @@ std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch) {
       storage = fmt::format("arena @ {} B/sample", o.getInt());
     else if (auto o = op.getAttrOfType<mlir::IntegerAttr>("nn.output"))
       storage = fmt::format("output {}", o.getInt());
-    out += fmt::format("| {} | {} | {} | `{}` | {} |\n", index++, layers, ops,
+    out += fmt::format("| {} | {} | {} | `{}` | {} |\n", index++, layers, nn::describeOps(&op),
                        typeText.str(), storage);
   }
   return out;
