@@ -366,6 +366,177 @@ FailureOr<TensorType> ConcatOp::inferResultType() {
 FailureOr<TensorType> NoiseOp::inferResultType() { return sameAsInput(*this); }
 
 //===----------------------------------------------------------------------------------------===//
+// Training
+//===----------------------------------------------------------------------------------------===//
+
+/// Result type equal to the `index`-th operand's.
+static FailureOr<TensorType> sameAsOperand(Operation *op, unsigned index) {
+  return op->getOperand(index).getType().cast<TensorType>();
+}
+
+FailureOr<TensorType> MatMulGradInputOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto dy = shapeOf(getGrad()), k = shapeOf(getKernel());
+  if (dy.size() < 2 || k.size() != 2 || dy.back() != k[1])
+    return emitOpError() << "gradient " << shapeString(dy) << " does not match kernel "
+                         << shapeString(k);
+  SmallVector<int64_t> out(dy.begin(), dy.end());
+  out.back() = k[0];
+  return rankedF32(getContext(), out);
+}
+
+FailureOr<TensorType> MatMulGradKernelOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto x = shapeOf(getInput()), dy = shapeOf(getGrad());
+  if (x.size() < 2 || x.size() != dy.size() || !std::equal(x.begin(), x.end() - 1, dy.begin()))
+    return emitOpError() << "input " << shapeString(x) << " and gradient " << shapeString(dy)
+                         << " must agree on all but the last axis";
+  return rankedF32(getContext(), {x.back(), dy.back()});
+}
+
+FailureOr<TensorType> ReduceToOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  SmallVector<int64_t> target;
+  for (int64_t d : toI64s(getShape()))
+    target.push_back(d < 0 ? ShapedType::kDynamicSize : d);
+  auto b = broadcastShapes(target, shapeOf(getInput()));
+  if (failed(b) || ArrayRef<int64_t>(*b) != shapeOf(getInput()))
+    return emitOpError() << "shape " << shapeString(target) << " does not broadcast to the input "
+                         << shapeString(shapeOf(getInput()));
+  return rankedF32(getContext(), target);
+}
+
+FailureOr<TensorType> ActivationGradOp::inferResultType() {
+  if (allRanked(*this) && getGrad().getType() != getInput().getType())
+    return emitOpError("gradient and input must have the same type");
+  return sameAsOperand(*this, 1);
+}
+
+LogicalResult ActivationGradOp::verify() {
+  if (!isKnownActivation(getFn()))
+    return emitOpError() << "unknown activation function '" << getFn() << "'";
+  return success();
+}
+
+FailureOr<TensorType> BinaryGradOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto b = broadcastShapes(shapeOf(getLhs()), shapeOf(getRhs()));
+  if (failed(b) || ArrayRef<int64_t>(*b) != shapeOf(getGrad()))
+    return emitOpError("gradient must have the broadcast shape of lhs and rhs");
+  return sameAsOperand(*this, 0);
+}
+
+LogicalResult BinaryGradOp::verify() {
+  if (!isKnownBinaryFn(getFn()))
+    return emitOpError() << "unknown binary function '" << getFn() << "'";
+  if (static_cast<int64_t>(getOperand()) != 0 && static_cast<int64_t>(getOperand()) != 1)
+    return emitOpError("operand must be 0 or 1");
+  return success();
+}
+
+FailureOr<TensorType> PReluGradOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (getGrad().getType() != getInput().getType())
+    return emitOpError("gradient and input must have the same type");
+  if (failed(checkBroadcastsInto(*this, getInput(), getAlpha(), "alpha")))
+    return failure();
+  return sameAsOperand(*this, 0);
+}
+
+FailureOr<TensorType> NormalizeGradOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (failed(checkBroadcastsInto(*this, getGrad(), getVariance(), "variance")))
+    return failure();
+  return sameAsOperand(*this, 0);
+}
+
+FailureOr<TensorType> SoftmaxGradOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  int64_t rank = shapeOf(getGrad()).size(), axis = static_cast<int64_t>(getAxis());
+  if (getGrad().getType() != getOutput().getType())
+    return emitOpError("gradient and output must have the same type");
+  if (axis < 1 || axis >= rank)
+    return emitOpError() << "axis " << axis << " is out of range [1, " << rank << ")";
+  return sameAsOperand(*this, 0);
+}
+
+FailureOr<TensorType> SliceOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput());
+  int64_t rank = in.size(), axis = static_cast<int64_t>(getAxis());
+  int64_t offset = static_cast<int64_t>(getOffset()), size = static_cast<int64_t>(getSize());
+  if (axis < 1 || axis >= rank)
+    return emitOpError() << "axis " << axis << " is out of range [1, " << rank << ")";
+  if (offset < 0 || size < 1 || offset + size > in[axis])
+    return emitOpError() << "range [" << offset << ", " << offset + size << ") is outside axis "
+                         << axis << " of size " << in[axis];
+  SmallVector<int64_t> out(in.begin(), in.end());
+  out[axis] = size;
+  return rankedF32(getContext(), out);
+}
+
+FailureOr<TensorType> NoiseGradOp::inferResultType() { return sameAsInput(*this); }
+
+/// Losses whose targets are class indices (the prediction's shape without its last axis).
+static bool hasSparseTargets(llvm::StringRef fn) {
+  return fn == "sparse_categorical_crossentropy";
+}
+
+static LogicalResult lossTargetCheck(Operation *op, Value prediction, Value target,
+                                     llvm::StringRef fn) {
+  auto p = shapeOf(prediction), t = shapeOf(target);
+  SmallVector<int64_t> expected(p.begin(), p.end());
+  if (hasSparseTargets(fn))
+    expected.pop_back();
+  if (p.empty() || ArrayRef<int64_t>(expected) != t)
+    return op->emitOpError() << "targets of shape " << shapeString(t) << " do not fit predictions "
+                             << shapeString(p) << " for loss '" << fn << "' (expected "
+                             << shapeString(expected) << ")";
+  return success();
+}
+
+FailureOr<TensorType> LossOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (failed(lossTargetCheck(*this, getPrediction(), getTarget(), getFn())))
+    return failure();
+  return rankedF32(getContext(), {});
+}
+
+LogicalResult LossOp::verify() {
+  if (getFn().empty())
+    return emitOpError("needs a loss function name");
+  return success();
+}
+
+FailureOr<TensorType> LossGradOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (failed(lossTargetCheck(*this, getPrediction(), getTarget(), getFn())))
+    return failure();
+  return sameAsOperand(*this, 0);
+}
+
+FailureOr<TensorType> RegularizerOp::inferResultType() { return rankedF32(getContext(), {}); }
+
+FailureOr<TensorType> RegularizerGradOp::inferResultType() { return sameAsInput(*this); }
+
+LogicalResult ApplyGradientsOp::verify() {
+  if (getWeights().size() != getGrads().size())
+    return emitOpError() << "has " << getGrads().size() << " gradients but names "
+                         << getWeights().size() << " weights";
+  return success();
+}
+
+//===----------------------------------------------------------------------------------------===//
 // Fusion
 //===----------------------------------------------------------------------------------------===//
 

@@ -228,12 +228,223 @@ def NN_NoiseOp : NN_ShapedOp<"noise"> {
     Dropout, SpatialDropout*, GaussianNoise, GaussianDropout, AlphaDropout and
     ActivityRegularization. They change nothing at inference; `nn-remove-noise` deletes them.
     `layer_class` keeps the Keras class for training, `rate` its rate/stddev where it has one.
+    In training functions nn-autodiff sets `stream`, the counter-based RNG stream of this layer's
+    draws, shared with its nn.noise_grad so that the backward pass recomputes the same mask.
 
     ```mlir
     %d = nn.noise %x {layer_class = "Dropout", rate = 5.000000e-01 : f64} : (tensor<?x8xf32>) -> tensor<?x8xf32>
     ```
   }];
-  let arguments = (ins NN_Tensor:$input, StrAttr:$layer_class, OptionalAttr<F64Attr>:$rate);
+  let arguments = (ins NN_Tensor:$input, StrAttr:$layer_class, OptionalAttr<F64Attr>:$rate,
+                   OptionalAttr<I64Attr>:$stream);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Training: gradients, losses and the optimizer step (built by nn-autodiff)
+//===----------------------------------------------------------------------------------------===//
+
+def NN_MatMulGradInputOp : NN_ShapedOp<"matmul_grad_input"> {
+  let summary = "gradient of nn.matmul with respect to its input: dy . kernel^T";
+  let description = [{
+    `dy` is `[B, ..., N]`, the kernel `[K, N]`; the result is `[B, ..., K]`.
+
+    ```mlir
+    %dx = nn.matmul_grad_input %dy, %w : (tensor<?x8xf32>, tensor<4x8xf32>) -> tensor<?x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, NN_Tensor:$kernel);
+}
+
+def NN_MatMulGradKernelOp : NN_ShapedOp<"matmul_grad_kernel"> {
+  let summary = "gradient of nn.matmul with respect to its kernel: input^T . dy";
+  let description = [{
+    Contracts all leading (row) axes of the forward input `[B, ..., K]` and `dy` `[B, ..., N]`,
+    giving the kernel's shape `[K, N]` (summed over the batch).
+
+    ```mlir
+    %dw = nn.matmul_grad_kernel %x, %dy : (tensor<?x4xf32>, tensor<?x8xf32>) -> tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$grad);
+}
+
+def NN_ReduceToOp : NN_ShapedOp<"reduce_to"> {
+  let summary = "sums a tensor over the axes along which `shape` was broadcast";
+  let description = [{
+    The adjoint of numpy broadcasting: `shape` (-1 for the batch axis) must broadcast to the
+    input's shape; axes that are missing or 1 in `shape` are summed. Gradients of biases,
+    broadcast weights and broadcast operands of nn.binary.
+
+    ```mlir
+    %db = nn.reduce_to %dy {shape = [8]} : (tensor<?x8xf32>) -> tensor<8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, I64ArrayAttr:$shape);
+}
+
+def NN_ActivationGradOp : NN_ShapedOp<"activation_grad"> {
+  let summary = "dy * f'(x) for an nn.activation with the same attributes";
+  let description = [{
+    `input` is the forward op's input `x`.
+
+    ```mlir
+    %dx = nn.activation_grad %dy, %x {fn = "tanh"} : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, NN_Tensor:$input, StrAttr:$fn, OptionalAttr<F64Attr>:$alpha,
+                   OptionalAttr<F64Attr>:$max_value, OptionalAttr<F64Attr>:$threshold);
+  let hasVerifier = 1;
+}
+
+def NN_BinaryGradOp : NN_ShapedOp<"binary_grad"> {
+  let summary = "gradient of nn.binary with respect to one operand, at the broadcast shape";
+  let description = [{
+    `operand` is 0 (lhs) or 1 (rhs). The result has dy's (the broadcast) shape; nn.reduce_to
+    brings it back to the operand's shape. max/min send the gradient to the operand that was
+    selected (lhs on ties, as `x >= y ? x : y` does).
+
+    ```mlir
+    %da = nn.binary_grad %dy, %a, %b {fn = "mul", operand = 0 : i64}
+        : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, NN_Tensor:$lhs, NN_Tensor:$rhs, StrAttr:$fn,
+                   I64Attr:$operand);
+  let hasVerifier = 1;
+}
+
+def NN_PReluGradOp : NN_ShapedOp<"prelu_grad"> {
+  let summary = "gradient of nn.prelu with respect to its input (operand 0) or alpha (1)";
+  let description = [{
+    Input: `dy * (x > 0 ? 1 : alpha)`; alpha: `dy * min(x, 0)`, at the input's shape (then
+    nn.reduce_to to alpha's shape).
+
+    ```mlir
+    %dx = nn.prelu_grad %dy, %x, %alpha {operand = 0 : i64}
+        : (tensor<?x4xf32>, tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, NN_Tensor:$input, NN_Tensor:$alpha, I64Attr:$operand);
+}
+
+def NN_NormalizeGradOp : NN_ShapedOp<"normalize_grad"> {
+  let summary = "gradient of nn.normalize with respect to its input";
+  let description = [{
+    `dy / max(sqrt(variance), epsilon)`, or `dy * sqrt(variance)` when `invert`.
+
+    ```mlir
+    %dx = nn.normalize_grad %dy, %var {epsilon = 1.0e-07 : f64, invert = false}
+        : (tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, NN_Tensor:$variance, F64Attr:$epsilon, BoolAttr:$invert);
+}
+
+def NN_SoftmaxGradOp : NN_ShapedOp<"softmax_grad"> {
+  let summary = "gradient of nn.softmax from its output";
+  let description = [{
+    With `y` the forward output along `axis`: softmax `y * (dy - sum(dy * y))`; log-softmax
+    `dy - exp(y) * sum(dy)`.
+
+    ```mlir
+    %dx = nn.softmax_grad %dy, %y {axis = 1 : i64, log = false}
+        : (tensor<?x10xf32>, tensor<?x10xf32>) -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, NN_Tensor:$output, I64Attr:$axis, BoolAttr:$log);
+}
+
+def NN_SliceOp : NN_ShapedOp<"slice"> {
+  let summary = "a contiguous range of one non-batch axis (the gradient of nn.concat)";
+  let description = [{
+    ```mlir
+    %s = nn.slice %dy {axis = 1 : i64, offset = 4 : i64, size = 2 : i64} : (tensor<?x6xf32>) -> tensor<?x2xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, I64Attr:$axis, I64Attr:$offset, I64Attr:$size);
+}
+
+def NN_NoiseGradOp : NN_ShapedOp<"noise_grad"> {
+  let summary = "gradient of a training-mode nn.noise, recomputing its random draws";
+  let description = [{
+    Dropout: `dy * mask / (1 - rate)`; GaussianDropout: `dy * noise`; AlphaDropout: `dy * a * mask`;
+    GaussianNoise and ActivityRegularization: `dy`. The draws come from the counter-based RNG
+    stream `stream` (the same as the forward nn.noise), so nothing is stored between passes.
+
+    ```mlir
+    %dx = nn.noise_grad %dy {layer_class = "Dropout", rate = 5.0e-01 : f64, stream = 0 : i64}
+        : (tensor<?x8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, StrAttr:$layer_class, OptionalAttr<F64Attr>:$rate,
+                   I64Attr:$stream);
+}
+
+def NN_LossOp : NN_ShapedOp<"loss"> {
+  let summary = "a Keras loss, reduced to a scalar (sum over batch size) and weighted";
+  let description = [{
+    `fn` is the Keras function name (mean_squared_error, categorical_crossentropy, ...);
+    `config` holds its Keras options (from_logits, label_smoothing, delta); `weight` is the
+    output's loss weight. Targets have the prediction's shape, or for
+    sparse_categorical_crossentropy the prediction's shape without its last axis.
+
+    ```mlir
+    %l = nn.loss %pred, %y {fn = "sparse_categorical_crossentropy", config = {from_logits = false}, weight = 1.0 : f64}
+        : (tensor<?x10xf32>, tensor<?xf32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$prediction, NN_Tensor:$target, StrAttr:$fn,
+                   DictionaryAttr:$config, F64Attr:$weight);
+  let hasVerifier = 1;
+}
+
+def NN_LossGradOp : NN_ShapedOp<"loss_grad"> {
+  let summary = "gradient of nn.loss (with the same attributes) with respect to the prediction";
+  let description = [{
+    ```mlir
+    %g = nn.loss_grad %pred, %y {fn = "mean_squared_error", config = {}, weight = 1.0 : f64}
+        : (tensor<?x3xf32>, tensor<?x3xf32>) -> tensor<?x3xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$prediction, NN_Tensor:$target, StrAttr:$fn,
+                   DictionaryAttr:$config, F64Attr:$weight);
+}
+
+def NN_RegularizerOp : NN_ShapedOp<"regularizer"> {
+  let summary = "a weight regularizer's penalty: l1 * sum|w| + l2 * sum w^2";
+  let description = [{
+    ```mlir
+    %r = nn.regularizer %w {l1 = 0.0 : f64, l2 = 1.0e-02 : f64} : (tensor<4x8xf32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, F64Attr:$l1, F64Attr:$l2);
+}
+
+def NN_RegularizerGradOp : NN_ShapedOp<"regularizer_grad"> {
+  let summary = "gradient of nn.regularizer: l1 * sign(w) + 2 * l2 * w";
+  let description = [{
+    ```mlir
+    %g = nn.regularizer_grad %w {l1 = 0.0 : f64, l2 = 1.0e-02 : f64} : (tensor<4x8xf32>) -> tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, F64Attr:$l1, F64Attr:$l2);
+}
+
+def NN_ApplyGradientsOp : NN_Op<"apply_gradients"> {
+  let summary = "one optimizer step: updates the named weights from their gradients";
+  let description = [{
+    The last op of a training step. `weights` names the trainable weights (weight-store keys),
+    one per gradient operand. The optimizer (and its hyperparameters, schedule, clipping and the
+    weights' constraints) is described by the enclosing function's `nn.optimizer` attribute; the
+    code generator calls the runtime optimizer, which keeps its own state.
+
+    ```mlir
+    nn.apply_gradients %gw, %gb {weights = ["dense/kernel", "dense/bias"]} : tensor<4x8xf32>, tensor<8xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<NN_Tensor>:$grads, StrArrayAttr:$weights);
+  let assemblyFormat = "$grads attr-dict `:` type($grads)";
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------------------------===//

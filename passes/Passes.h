@@ -2,6 +2,7 @@
 #pragma once
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 #include <memory>
@@ -10,6 +11,7 @@ namespace kerasc {
 
 std::unique_ptr<mlir::Pass> createInferShapesPass();
 std::unique_ptr<mlir::Pass> createRemoveNoisePass();
+std::unique_ptr<mlir::Pass> createAutodiffPass();
 std::unique_ptr<mlir::Pass> createFuseEpiloguesPass();
 std::unique_ptr<mlir::Pass> createPlanMemoryPass();
 
@@ -20,6 +22,10 @@ struct PipelineOptions {
 
 /// Appends the inference pipeline: infer shapes, remove noise, [fuse], plan memory.
 void buildInferencePipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
+
+/// Appends the training pipeline: infer shapes, autodiff (adds the train and test steps),
+/// then remove noise (outside training steps), [fuse], plan memory on every function.
+void buildTrainingPipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"

@@ -18,9 +18,27 @@ def InferShapes : Pass<"nn-infer-shapes", "mlir::func::FuncOp"> {
 def RemoveNoise : Pass<"nn-remove-noise", "mlir::func::FuncOp"> {
   let summary = "Removes dropout and noise layers, which are identities at inference";
   let description = [{
-    Replaces every `nn.noise` (Dropout, GaussianNoise, ...) with its input.
+    Replaces every `nn.noise` (Dropout, GaussianNoise, ...) with its input, except in training
+    functions (marked `nn.training`), where they are active.
   }];
   let constructor = "kerasc::createRemoveNoisePass()";
+}
+
+def Autodiff : Pass<"nn-autodiff", "mlir::ModuleOp"> {
+  let summary = "Builds the training step (forward, loss, backward, optimizer step) and test step";
+  let description = [{
+    For the function carrying `nn.losses` (one dictionary `{fn, config, weight}` per output, or
+    an empty dictionary for an output without loss), adds two functions after it:
+      - `<model>_test_step(inputs..., targets...) -> (loss, predictions...)`: forward pass and
+        loss (plus regularization penalties);
+      - `<model>_train_step(...)`, marked `nn.training`: the same, with noise layers active
+        (each gets an RNG `stream`), then the reverse-mode gradient of the loss with respect to
+        every trainable nn.weight (not marked `nn.trainable = false`), summed over shared uses
+        and regularizers, and one `nn.apply_gradients`.
+    Only values that depend on a trainable weight get gradients. Every op of the inference path
+    has a rule; any other op is an error naming it.
+  }];
+  let constructor = "kerasc::createAutodiffPass()";
 }
 
 def FuseEpilogues : Pass<"nn-fuse-epilogues", "mlir::func::FuncOp"> {
@@ -37,14 +55,18 @@ def FuseEpilogues : Pass<"nn-fuse-epilogues", "mlir::func::FuncOp"> {
 def PlanMemory : Pass<"nn-plan-memory", "mlir::func::FuncOp"> {
   let summary = "Places every intermediate tensor in one arena using liveness intervals";
   let description = [{
-    Sizes are per sample (all activations scale with the batch), so an offset `o` per sample is
-    `o * batch` bytes at run time. Values that alias another buffer (nn.reshape) share it; a
-    value returned by the function is written straight into the caller's output buffer.
-    Arena buffers are placed greedily, largest first, at the best-fitting gap among the buffers
-    live at the same time. Annotations:
-      - on ops: `nn.arena_offset` (bytes per sample) or `nn.output` (result index);
+    Activation sizes are per sample, so an offset `o` per sample is `o * batch` bytes at run
+    time. Tensors without a batch axis (weight gradients and the loss of a training step) are
+    planned in a second, fixed-size region placed before the batched one. Values that alias
+    another buffer (nn.reshape) share it; a value returned by the function is written straight
+    into the caller's output buffer. Buffers are placed greedily, largest first, at the
+    best-fitting gap among the buffers live at the same time. Annotations:
+      - on ops: `nn.arena_offset` (bytes per sample), `nn.fixed_offset` (bytes) or `nn.output`
+        (result index);
       - on the function: `nn.arena_bytes` (the plan), `nn.no_reuse_bytes` (sum of all buffers)
-        and `nn.lower_bound_bytes` (largest sum of simultaneously live buffers), per sample.
+        and `nn.lower_bound_bytes` (largest sum of simultaneously live buffers), per sample;
+        with fixed-size buffers also `nn.fixed_bytes`, `nn.no_reuse_fixed_bytes` and
+        `nn.lower_bound_fixed_bytes`.
   }];
   let options = [
     Option<"alignment", "alignment", "int64_t", /*default=*/"64",

@@ -14,4 +14,14 @@ void buildInferencePipeline(mlir::OpPassManager &pm, const PipelineOptions &opti
   fn.addPass(createPlanMemoryPass());
 }
 
+void buildTrainingPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) {
+  pm.nest<mlir::func::FuncOp>().addPass(createInferShapesPass());
+  pm.addPass(createAutodiffPass());
+  mlir::OpPassManager &fn = pm.nest<mlir::func::FuncOp>();
+  fn.addPass(createRemoveNoisePass());
+  if (options.fuse)
+    fn.addPass(createFuseEpiloguesPass());
+  fn.addPass(createPlanMemoryPass());
+}
+
 } // namespace kerasc

@@ -14,9 +14,10 @@ namespace {
 struct BufferClass {
   Value root;                      // the value that owns the storage
   SmallVector<Value> members;      // root first, then views
-  int64_t bytes = 0;               // per sample, aligned
+  bool batched = true;             // scales with the batch (else a fixed size: gradients, loss)
+  int64_t bytes = 0;               // per sample (batched) or in total (fixed), aligned
   int64_t firstUse = 0, lastUse = 0; // op indices, inclusive
-  int64_t offset = -1;             // per-sample arena offset once placed
+  int64_t offset = -1;             // offset in its region once placed
 };
 
 int64_t alignUp(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
@@ -66,7 +67,7 @@ struct PlanMemoryPass : public PlanMemoryBase<PlanMemoryPass> {
     std::vector<BufferClass> classes;
     DenseMap<Value, size_t> classOf;
     for (Operation &op : block) {
-      if (isa<nn::WeightOp, func::ReturnOp>(op))
+      if (isa<nn::WeightOp, func::ReturnOp>(op) || op.getNumResults() == 0)
         continue;
       Value result = op.getResult(0);
       if (auto view = dyn_cast<nn::ReshapeOp>(op)) {
@@ -84,6 +85,7 @@ struct PlanMemoryPass : public PlanMemoryBase<PlanMemoryPass> {
     SmallVector<BufferClass *> arenaBuffers;
     for (BufferClass &cls : classes) {
       auto type = cls.root.getType().cast<ShapedType>();
+      cls.batched = nn::hasBatchDim(type);
       cls.bytes = alignUp(nn::elementsPerSample(type) * 4, alignment);
       cls.firstUse = position[cls.root.getDefiningOp()];
       cls.lastUse = cls.firstUse;
@@ -105,34 +107,49 @@ struct PlanMemoryPass : public PlanMemoryBase<PlanMemoryPass> {
       arenaBuffers.push_back(&cls);
     }
 
-    // Greedy by size (largest first, earliest first on ties), best fit.
-    SmallVector<BufferClass *> order(arenaBuffers);
-    llvm::stable_sort(order, [](BufferClass *a, BufferClass *c) {
-      return a->bytes != c->bytes ? a->bytes > c->bytes : a->firstUse < c->firstUse;
-    });
-    SmallVector<BufferClass *> placed;
-    int64_t arenaBytes = 0, noReuseBytes = 0;
-    for (BufferClass *buf : order) {
-      buf->offset = bestFitOffset(*buf, placed);
-      placed.push_back(buf);
-      arenaBytes = std::max(arenaBytes, buf->offset + buf->bytes);
-      noReuseBytes += buf->bytes;
-      buf->root.getDefiningOp()->setAttr("nn.arena_offset", b.getI64IntegerAttr(buf->offset));
-    }
-
-    // Lower bound: the largest sum of buffers live at one program point.
-    int64_t lowerBound = 0;
-    for (int64_t t = 0; t < (int64_t)position.size(); ++t) {
-      int64_t live = 0;
+    // Two regions, planned independently: fixed-size buffers (gradients of weights, the loss)
+    // first, then the buffers that scale with the batch.
+    struct Region {
+      const char *offsetAttr, *bytesAttr, *noReuseAttr, *lowerBoundAttr;
+      bool batched;
+    };
+    for (Region region : {Region{"nn.arena_offset", "nn.arena_bytes", "nn.no_reuse_bytes",
+                                 "nn.lower_bound_bytes", true},
+                          Region{"nn.fixed_offset", "nn.fixed_bytes", "nn.no_reuse_fixed_bytes",
+                                 "nn.lower_bound_fixed_bytes", false}}) {
+      SmallVector<BufferClass *> buffers;
       for (BufferClass *buf : arenaBuffers)
-        if (buf->firstUse <= t && t <= buf->lastUse)
-          live += buf->bytes;
-      lowerBound = std::max(lowerBound, live);
+        if (buf->batched == region.batched)
+          buffers.push_back(buf);
+      // Greedy by size (largest first, earliest first on ties), best fit.
+      SmallVector<BufferClass *> order(buffers);
+      llvm::stable_sort(order, [](BufferClass *a, BufferClass *c) {
+        return a->bytes != c->bytes ? a->bytes > c->bytes : a->firstUse < c->firstUse;
+      });
+      SmallVector<BufferClass *> placed;
+      int64_t arenaBytes = 0, noReuseBytes = 0;
+      for (BufferClass *buf : order) {
+        buf->offset = bestFitOffset(*buf, placed);
+        placed.push_back(buf);
+        arenaBytes = std::max(arenaBytes, buf->offset + buf->bytes);
+        noReuseBytes += buf->bytes;
+        buf->root.getDefiningOp()->setAttr(region.offsetAttr, b.getI64IntegerAttr(buf->offset));
+      }
+      // Lower bound: the largest sum of buffers live at one program point.
+      int64_t lowerBound = 0;
+      for (int64_t t = 0; t < (int64_t)position.size(); ++t) {
+        int64_t live = 0;
+        for (BufferClass *buf : buffers)
+          if (buf->firstUse <= t && t <= buf->lastUse)
+            live += buf->bytes;
+        lowerBound = std::max(lowerBound, live);
+      }
+      if (!region.batched && buffers.empty())
+        continue; // inference functions have no fixed-size buffers
+      func->setAttr(region.bytesAttr, b.getI64IntegerAttr(arenaBytes));
+      func->setAttr(region.noReuseAttr, b.getI64IntegerAttr(noReuseBytes));
+      func->setAttr(region.lowerBoundAttr, b.getI64IntegerAttr(lowerBound));
     }
-
-    func->setAttr("nn.arena_bytes", b.getI64IntegerAttr(arenaBytes));
-    func->setAttr("nn.no_reuse_bytes", b.getI64IntegerAttr(noReuseBytes));
-    func->setAttr("nn.lower_bound_bytes", b.getI64IntegerAttr(lowerBound));
     func->setAttr("nn.alignment", b.getI64IntegerAttr(alignment));
   }
 };

@@ -8,6 +8,8 @@ namespace {
 
 struct RemoveNoisePass : public RemoveNoiseBase<RemoveNoisePass> {
   void runOnOperation() override {
+    if (getOperation()->hasAttr("nn.training"))
+      return; // dropout and noise are what training is for
     getOperation().walk([](nn::NoiseOp op) {
       op.getResult().replaceAllUsesWith(op.getInput());
       op.erase();

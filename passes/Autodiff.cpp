@@ -1,0 +1,351 @@
+// nn-autodiff: from the model function, build `<model>_train_step` (forward in training mode,
+// loss, reverse-mode backward pass, optimizer step) and `<model>_test_step` (forward and loss).
+// The losses come from the model function's `nn.losses` attribute (one dictionary per output,
+// set by the importer from Keras's compile config); trainability and regularizers from the
+// `nn.trainable` / `nn.regularizer` attributes of nn.weight ops.
+#include "passes/PassDetail.h"
+
+#include "mlir/IR/Builders.h"
+
+#include <map>
+
+using namespace mlir;
+
+namespace kerasc {
+namespace {
+
+/// Builds ops with inferred result types.
+class GradBuilder {
+public:
+  explicit GradBuilder(OpBuilder &b) : b(b) {}
+
+  template <class OpT, class... Args> Value create(Location loc, Args &&...args) {
+    auto op = b.create<OpT>(loc, UnrankedTensorType::get(b.getF32Type()),
+                            std::forward<Args>(args)...);
+    FailureOr<TensorType> type =
+        cast<nn::InferShapeOpInterface>(op.getOperation()).inferResultType();
+    if (mlir::failed(type)) {
+      failed_ = true;
+      return op->getResult(0);
+    }
+    op->getResult(0).setType(*type);
+    return op->getResult(0);
+  }
+  Value add(Location loc, Value a, Value c) {
+    return create<nn::BinaryOp>(loc, a, c, b.getStringAttr("add"));
+  }
+  /// `g` summed down to the shape of `like` (no-op when the shapes already agree).
+  Value reduceTo(Location loc, Value g, Value like) {
+    auto target = like.getType().cast<ShapedType>();
+    if (g.getType() == like.getType())
+      return g;
+    SmallVector<int64_t> shape;
+    for (int64_t d : target.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    return create<nn::ReduceToOp>(loc, g, b.getI64ArrayAttr(shape));
+  }
+  bool anyFailed() const { return failed_; }
+  OpBuilder &b;
+
+private:
+  bool failed_ = false;
+};
+
+bool isTrainableWeight(nn::WeightOp w) {
+  auto flag = w->getAttrOfType<BoolAttr>("nn.trainable");
+  return !flag || flag.getValue();
+}
+
+struct AutodiffPass : public AutodiffBase<AutodiffPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    func::FuncOp model;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f->hasAttr("nn.losses"))
+        model = f;
+    if (!model) {
+      module.emitError("nn-autodiff: no function has a training configuration (nn.losses)");
+      return signalPassFailure();
+    }
+    auto losses = model->getAttrOfType<ArrayAttr>("nn.losses");
+    if (losses.size() != model.getNumResults()) {
+      model.emitError() << "nn.losses has " << losses.size() << " entries for "
+                        << model.getNumResults() << " outputs";
+      return signalPassFailure();
+    }
+    if (failed(buildStep(model, losses, /*train=*/false)) ||
+        failed(buildStep(model, losses, /*train=*/true)))
+      return signalPassFailure();
+  }
+
+  /// Clones `model` into a step function taking (inputs..., targets...) and returning
+  /// (loss, predictions...). The training step also differentiates and updates.
+  LogicalResult buildStep(func::FuncOp model, ArrayAttr losses, bool train) {
+    OpBuilder b(model->getContext());
+    b.setInsertionPointAfter(model);
+    auto step = cast<func::FuncOp>(b.clone(*model));
+    step.setName((model.getName() + (train ? "_train_step" : "_test_step")).str());
+    step->removeAttr("nn.losses");
+    if (train)
+      step->setAttr("nn.training", b.getUnitAttr());
+    Block &block = step.getBody().front();
+    auto ret = cast<func::ReturnOp>(block.getTerminator());
+    SmallVector<Value> predictions(ret.getOperands());
+    SmallVector<Operation *> forward;
+    for (Operation &op : block.without_terminator())
+      forward.push_back(&op);
+
+    // Targets, one per output: the prediction's type, without the class axis for sparse losses.
+    SmallVector<Value> targets;
+    for (unsigned k = 0; k < predictions.size(); ++k) {
+      auto type = predictions[k].getType().cast<ShapedType>();
+      SmallVector<int64_t> shape(type.getShape().begin(), type.getShape().end());
+      auto loss = losses[k].dyn_cast<DictionaryAttr>();
+      auto fn = loss ? loss.getAs<StringAttr>("fn") : StringAttr();
+      if (fn && fn.getValue() == "sparse_categorical_crossentropy")
+        shape.pop_back();
+      unsigned index = block.getNumArguments();
+      step.insertArgument(index, RankedTensorType::get(shape, type.getElementType()),
+                          b.getDictionaryAttr({b.getNamedAttr(
+                              "nn.name", b.getStringAttr(fmt("target", k)))}),
+                          step.getLoc());
+      targets.push_back(block.getArgument(index));
+    }
+
+    b.setInsertionPoint(ret);
+    GradBuilder g(b);
+    Location lossLoc = NameLoc::get(b.getStringAttr("loss"));
+    Value total;
+    for (unsigned k = 0; k < predictions.size(); ++k) {
+      auto loss = losses[k].dyn_cast<DictionaryAttr>();
+      if (!loss || !loss.get("fn"))
+        continue; // Keras allows outputs without a loss
+      Value l = g.create<nn::LossOp>(lossLoc, predictions[k], targets[k],
+                                     loss.getAs<StringAttr>("fn"),
+                                     loss.getAs<DictionaryAttr>("config"),
+                                     loss.getAs<FloatAttr>("weight"));
+      total = total ? g.add(lossLoc, total, l) : l;
+    }
+    if (!total)
+      return step.emitError("no output has a loss");
+
+    // Regularization penalties (Keras adds layer.losses to the loss), once per weight name.
+    std::map<std::string, nn::WeightOp> trainableWeights; // name -> first op
+    SmallVector<std::string> weightOrder;
+    for (Operation *op : forward)
+      if (auto w = dyn_cast<nn::WeightOp>(op))
+        if (isTrainableWeight(w) && !trainableWeights.count(w.getName().str())) {
+          trainableWeights[w.getName().str()] = w;
+          weightOrder.push_back(w.getName().str());
+        }
+    Location regLoc = NameLoc::get(b.getStringAttr("regularization"));
+    for (const std::string &name : weightOrder) {
+      nn::WeightOp w = trainableWeights[name];
+      if (auto reg = w->getAttrOfType<DictionaryAttr>("nn.regularizer"))
+        total = g.add(regLoc, total,
+                      g.create<nn::RegularizerOp>(w.getLoc(), w.getResult(),
+                                                  reg.getAs<FloatAttr>("l1"),
+                                                  reg.getAs<FloatAttr>("l2")));
+    }
+
+    if (train && failed(buildBackward(step, g, forward, predictions, targets, losses,
+                                      trainableWeights, weightOrder)))
+      return failure();
+    if (g.anyFailed())
+      return step.emitError("nn-autodiff built an ill-typed op");
+
+    SmallVector<Value> results{total};
+    results.append(predictions);
+    b.setInsertionPoint(ret);
+    b.create<func::ReturnOp>(ret.getLoc(), results);
+    ret.erase();
+    step.setType(FunctionType::get(step.getContext(), step.getArgumentTypes(),
+                                   ValueRange(results).getTypes()));
+    step.setResultAttr(0, "nn.name", b.getStringAttr("loss"));
+    for (unsigned k = 0; k < predictions.size(); ++k)
+      if (auto name = model.getResultAttrOfType<StringAttr>(k, "nn.name"))
+        step.setResultAttr(k + 1, "nn.name", name);
+    return success();
+  }
+
+  static std::string fmt(const char *base, unsigned k) { return base + std::to_string(k); }
+
+  LogicalResult buildBackward(func::FuncOp step, GradBuilder &g, ArrayRef<Operation *> forward,
+                              ArrayRef<Value> predictions, ArrayRef<Value> targets,
+                              ArrayAttr losses, std::map<std::string, nn::WeightOp> &weights,
+                              ArrayRef<std::string> weightOrder) {
+    OpBuilder &b = g.b;
+    // Values that depend on a trainable weight: only they need gradients.
+    llvm::DenseSet<Value> needs;
+    for (Operation *op : forward) {
+      if (auto w = dyn_cast<nn::WeightOp>(op)) {
+        if (isTrainableWeight(w))
+          needs.insert(w.getResult());
+        continue;
+      }
+      if (llvm::any_of(op->getOperands(), [&](Value v) { return needs.contains(v); }))
+        for (Value r : op->getResults())
+          needs.insert(r);
+    }
+
+    llvm::DenseMap<Value, Value> grads;
+    auto accumulate = [&](Location loc, Value v, Value dv) {
+      if (!needs.contains(v))
+        return;
+      auto it = grads.find(v);
+      if (it == grads.end())
+        grads[v] = dv;
+      else
+        it->second = g.add(loc, it->second, dv);
+    };
+
+    for (unsigned k = 0; k < predictions.size(); ++k) {
+      auto loss = losses[k].dyn_cast<DictionaryAttr>();
+      if (!loss || !loss.get("fn"))
+        continue;
+      accumulate(NameLoc::get(b.getStringAttr("loss")), predictions[k],
+                 g.create<nn::LossGradOp>(NameLoc::get(b.getStringAttr("loss")), predictions[k],
+                                          targets[k], loss.getAs<StringAttr>("fn"),
+                                          loss.getAs<DictionaryAttr>("config"),
+                                          loss.getAs<FloatAttr>("weight")));
+    }
+
+    int64_t noiseStreams = 0;
+    for (Operation *op : llvm::reverse(forward)) {
+      if (isa<nn::WeightOp>(op))
+        continue;
+      auto it = grads.find(op->getResult(0));
+      if (it == grads.end())
+        continue;
+      Value dy = it->second;
+      Location loc = op->getLoc();
+      if (auto mm = dyn_cast<nn::MatMulOp>(op)) {
+        if (needs.contains(mm.getInput()))
+          accumulate(loc, mm.getInput(),
+                     g.create<nn::MatMulGradInputOp>(loc, dy, mm.getKernel()));
+        if (needs.contains(mm.getKernel()))
+          accumulate(loc, mm.getKernel(),
+                     g.create<nn::MatMulGradKernelOp>(loc, mm.getInput(), dy));
+      } else if (auto bias = dyn_cast<nn::BiasAddOp>(op)) {
+        accumulate(loc, bias.getInput(), dy);
+        if (needs.contains(bias.getBias()))
+          accumulate(loc, bias.getBias(), g.reduceTo(loc, dy, bias.getBias()));
+      } else if (auto act = dyn_cast<nn::ActivationOp>(op)) {
+        if (act.getFn() == "linear")
+          accumulate(loc, act.getInput(), dy);
+        else
+          accumulate(loc, act.getInput(),
+                     g.create<nn::ActivationGradOp>(loc, dy, act.getInput(), act.getFnAttr(),
+                                                    act.getAlphaAttr(), act.getMaxValueAttr(),
+                                                    act.getThresholdAttr()));
+      } else if (auto rescale = dyn_cast<nn::RescaleOp>(op)) {
+        accumulate(loc, rescale.getInput(),
+                   g.create<nn::RescaleOp>(loc, dy, rescale.getScaleAttr(),
+                                           b.getF64FloatAttr(0.0)));
+      } else if (auto bin = dyn_cast<nn::BinaryOp>(op)) {
+        Value operands[2] = {bin.getLhs(), bin.getRhs()};
+        for (int64_t i = 0; i < 2; ++i) {
+          if (!needs.contains(operands[i]))
+            continue;
+          Value d = bin.getFn() == "add"
+                        ? dy
+                        : g.create<nn::BinaryGradOp>(loc, dy, bin.getLhs(), bin.getRhs(),
+                                                     bin.getFnAttr(), b.getI64IntegerAttr(i));
+          accumulate(loc, operands[i], g.reduceTo(loc, d, operands[i]));
+        }
+      } else if (auto norm = dyn_cast<nn::NormalizeOp>(op)) {
+        accumulate(loc, norm.getInput(),
+                   g.create<nn::NormalizeGradOp>(loc, dy, norm.getVariance(),
+                                                 norm.getEpsilonAttr(), norm.getInvertAttr()));
+      } else if (auto prelu = dyn_cast<nn::PReluOp>(op)) {
+        if (needs.contains(prelu.getInput()))
+          accumulate(loc, prelu.getInput(),
+                     g.create<nn::PReluGradOp>(loc, dy, prelu.getInput(), prelu.getAlpha(),
+                                               b.getI64IntegerAttr(0)));
+        if (needs.contains(prelu.getAlpha()))
+          accumulate(loc, prelu.getAlpha(),
+                     g.reduceTo(loc,
+                                g.create<nn::PReluGradOp>(loc, dy, prelu.getInput(),
+                                                          prelu.getAlpha(),
+                                                          b.getI64IntegerAttr(1)),
+                                prelu.getAlpha()));
+      } else if (auto softmax = dyn_cast<nn::SoftmaxOp>(op)) {
+        accumulate(loc, softmax.getInput(),
+                   g.create<nn::SoftmaxGradOp>(loc, dy, softmax.getResult(),
+                                               softmax.getAxisAttr(), softmax.getLogAttr()));
+      } else if (auto reshape = dyn_cast<nn::ReshapeOp>(op)) {
+        auto in = reshape.getInput().getType().cast<ShapedType>();
+        accumulate(loc, reshape.getInput(),
+                   g.create<nn::ReshapeOp>(loc, dy, b.getI64ArrayAttr(in.getShape().drop_front())));
+      } else if (auto transpose = dyn_cast<nn::TransposeOp>(op)) {
+        SmallVector<int64_t> inverse(transpose.getPerm().size());
+        for (auto p : llvm::enumerate(transpose.getPerm()))
+          inverse[p.value().cast<IntegerAttr>().getInt()] = p.index();
+        accumulate(loc, transpose.getInput(),
+                   g.create<nn::TransposeOp>(loc, dy, b.getI64ArrayAttr(inverse)));
+      } else if (auto repeat = dyn_cast<nn::RepeatOp>(op)) {
+        int64_t features = repeat.getInput().getType().cast<ShapedType>().getDimSize(1);
+        Value summed = g.create<nn::ReduceToOp>(loc, dy, b.getI64ArrayAttr({-1, 1, features}));
+        accumulate(loc, repeat.getInput(),
+                   g.create<nn::ReshapeOp>(loc, summed, b.getI64ArrayAttr({features})));
+      } else if (auto concat = dyn_cast<nn::ConcatOp>(op)) {
+        int64_t axis = static_cast<int64_t>(concat.getAxis()), offset = 0;
+        for (Value in : concat.getInputs()) {
+          int64_t size = in.getType().cast<ShapedType>().getDimSize(axis);
+          if (needs.contains(in))
+            accumulate(loc, in,
+                       g.create<nn::SliceOp>(loc, dy, concat.getAxisAttr(),
+                                             b.getI64IntegerAttr(offset),
+                                             b.getI64IntegerAttr(size)));
+          offset += size;
+        }
+      } else if (auto noise = dyn_cast<nn::NoiseOp>(op)) {
+        IntegerAttr stream = b.getI64IntegerAttr(noiseStreams++);
+        noise->setAttr("stream", stream);
+        accumulate(loc, noise.getInput(),
+                   g.create<nn::NoiseGradOp>(loc, dy, noise.getLayerClassAttr(),
+                                             noise.getRateAttr(), stream));
+      } else {
+        return op->emitOpError("nn-autodiff has no gradient rule for this op");
+      }
+    }
+    // Noise layers that no gradient reached still draw in training mode.
+    for (Operation *op : forward)
+      if (auto noise = dyn_cast<nn::NoiseOp>(op))
+        if (!noise->hasAttr("stream"))
+          noise->setAttr("stream", b.getI64IntegerAttr(noiseStreams++));
+
+    // Weight gradients, summed over every use of the weight (shared layers), plus the
+    // regularizer's gradient.
+    SmallVector<Value> weightGrads;
+    SmallVector<Attribute> names;
+    Location optLoc = NameLoc::get(b.getStringAttr("optimizer"));
+    for (const std::string &name : weightOrder) {
+      Value total;
+      for (Operation *op : forward)
+        if (auto w = dyn_cast<nn::WeightOp>(op))
+          if (w.getName() == name)
+            if (Value d = grads.lookup(w.getResult()))
+              total = total ? g.add(optLoc, total, d) : d;
+      nn::WeightOp w = weights[name];
+      if (auto reg = w->getAttrOfType<DictionaryAttr>("nn.regularizer")) {
+        Value d = g.create<nn::RegularizerGradOp>(w.getLoc(), w.getResult(),
+                                                  reg.getAs<FloatAttr>("l1"),
+                                                  reg.getAs<FloatAttr>("l2"));
+        total = total ? g.add(optLoc, total, d) : d;
+      }
+      if (!total)
+        continue; // a trainable weight the loss does not depend on: Keras leaves it alone
+      weightGrads.push_back(total);
+      names.push_back(b.getStringAttr(name));
+    }
+    b.create<nn::ApplyGradientsOp>(optLoc, weightGrads, b.getArrayAttr(names));
+    return success();
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Pass> createAutodiffPass() { return std::make_unique<AutodiffPass>(); }
+
+} // namespace kerasc
