@@ -307,6 +307,7 @@ inline int fit(TrainableModel &m, const FitOptions &o, const Dataset &train, con
           else if (key.compare(0, 4, "rlr_") == 0) rlr.set_state(key, std::strtod(v.c_str(), nullptr));
         }
       }
+      restored.restored_rows = restored.rows();
       h = restored;
       start_epoch = std::max(start_epoch, completed + 1);
     }

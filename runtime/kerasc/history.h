@@ -80,6 +80,7 @@ struct History {
   std::vector<std::string> keys;
   std::vector<std::vector<double>> columns;  // columns[k][row]; NaN where an epoch lacked the key
   std::vector<int> epochs;                   // 0-based epoch number of each row
+  size_t restored_rows = 0;                  // rows a resumed fit took from its checkpoint
 
   size_t rows() const { return epochs.size(); }
 

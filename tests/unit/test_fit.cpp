@@ -567,3 +567,38 @@ TEST_CASE("a run killed mid-epoch and resumed ends bit-identical to an uninterru
   std::remove(temp_path("clean.kck").c_str());
   std::remove(o.checkpoint_path.c_str());
 }
+
+#include <kerasc/train_cli.h>
+
+TEST_CASE("the training CLI runs fit and evaluate and reports errors in one line", "[fit][cli]") {
+  Data data = indexed_data(30);
+  for (float &v : data.x) v *= 0.05f;
+  const std::string xp = temp_path("x.npy"), yp = temp_path("y.npy"), hp = temp_path("h.csv"),
+                    jp = temp_path("h.json"), cp = temp_path("cli.kck");
+  kerasc::write_npy(xp, data.x.data(), {30, 3});
+  kerasc::write_npy(yp, data.y.data(), {30, 1});
+  kerasc::ModelDesc desc{};
+  desc.name = "linear";
+  kerasc::TrainCliHooks no_hdf5{nullptr, nullptr, nullptr};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "linear");
+    std::vector<char *> argv;
+    for (auto &a : args) argv.push_back(&a[0]);
+    LinearModel lm(3);
+    return kerasc::run_train_cli((int)argv.size(), argv.data(), desc, lm.m, no_hdf5);
+  };
+  CHECK(run({"fit", "--x", xp, "--y", yp, "--epochs", "3", "--batch-size", "8", "--verbose", "0",
+             "--validation-split", "0.2", "--history", hp, "--history-json", jp, "--checkpoint", cp,
+             "--early-stopping", "monitor=val_loss,patience=5,restore_best_weights"}) == 0);
+  const std::string csv = read_file(hp);
+  CHECK(csv.rfind("epoch,loss,mae,val_loss,val_mae\r\n0,", 0) == 0);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 4);
+  CHECK(read_file(jp).rfind("{\"loss\": [", 0) == 0);
+  CHECK(run({"evaluate", "--x", xp, "--y", yp, "--checkpoint", cp, "--verbose", "0"}) == 0);
+  // Errors: missing file (1), Keras weight files without HDF5 hooks (1), bad usage (2).
+  CHECK(run({"fit", "--x", temp_path("missing.npy"), "--y", yp}) == 1);
+  CHECK(run({"fit", "--x", xp, "--y", yp, "--save", temp_path("w.weights.h5")}) == 1);
+  CHECK(run({"fit", "--x", xp, "--y", yp, "--epochs"}) == 2);
+  CHECK(run({"fit", "--x", xp, "--y", yp, "--early-stopping", "patience=2,colour=blue"}) == 2);
+  for (const auto &p : {xp, yp, hp, jp, cp}) std::remove(p.c_str());
+}
