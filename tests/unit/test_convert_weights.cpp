@@ -31,18 +31,26 @@ struct Variable {
   std::vector<float> values;
 };
 
-/// mlp_relu_softmax's variables as Keras wrote them (tests/fixtures/check_keras_load.py reference).
-std::vector<Variable> referenceVariables() {
-  std::ifstream in(fs::path(KERASC_SOURCE_DIR) /
-                   "tests/fixtures/training/load_back/mlp_relu_softmax_weights.json");
+/// A fixture model's variables as Keras wrote them (check_keras_load.py references).
+std::vector<Variable> referenceVariables(const std::string &model = "mlp_relu_softmax") {
+  std::ifstream in(fs::path(KERASC_SOURCE_DIR) / "tests/fixtures/training/load_back" /
+                   (model + "_weights.json"));
   REQUIRE(in.good());
-  std::vector<Variable> vars;
   const auto j = nlohmann::json::parse(in); // kept alive: the loop below iterates into it
-  REQUIRE(j["variables"].size() == 5);
+  REQUIRE(!j["variables"].empty());
+  std::vector<Variable> vars;
   for (const auto &v : j["variables"])
     vars.push_back({v["name"], v["keras_path"], v["shape"].get<std::vector<int64_t>>(),
                     v["values"].get<std::vector<float>>()});
   return vars;
+}
+
+/// Where files for tests/fixtures/check_keras_load.py go.
+fs::path loadBackDir() {
+  const char *env = std::getenv("KERASC_LOAD_BACK_DIR");
+  const fs::path dir = env ? fs::path(env) : fs::temp_directory_path() / "kerasc_load_back";
+  fs::create_directories(dir);
+  return dir;
 }
 
 std::vector<kerasc::TensorSlot> slotsOf(std::vector<Variable> &vars) {
@@ -141,13 +149,40 @@ TEST_CASE("convert: .kck to .weights.h5 and .keras, and back out of the .keras",
   CHECK(meta["date_saved"].get<std::string>().size() == 19); // YYYY-MM-DD@HH:MM:SS
 
   // Left for tests/fixtures/check_keras_load.py (--offset -0.25), which loads them into Keras.
-  const char *env = std::getenv("KERASC_LOAD_BACK_DIR");
-  const fs::path loadBack = env ? fs::path(env) : fs::temp_directory_path() / "kerasc_load_back";
-  fs::create_directories(loadBack);
+  const fs::path loadBack = loadBackDir();
   fs::copy_file(h5, loadBack / "mlp_relu_softmax_minus_quarter_from_kck.weights.h5",
                 fs::copy_options::overwrite_existing);
   fs::copy_file(rewrapped, loadBack / "mlp_relu_softmax_minus_quarter_from_kck.keras",
                 fs::copy_options::overwrite_existing);
+}
+
+TEST_CASE("convert: functional models, weightless layers, Normalization, PReLU", "[convert]") {
+  // Keras's exact layout comes from --model: input_layer groups (empty), @names, the int32
+  // Normalization count (written as float32: Keras casts on assign). Values: exact.
+  TempDir dir;
+  for (const char *name :
+       {"merge_ops", "normalization_adapted", "prelu_3d", "functional_shared_layer"}) {
+    INFO(name);
+    std::vector<Variable> vars = referenceVariables(name);
+    for (Variable &v : vars)
+      for (float &x : v.values)
+        x += 0.5f;
+    const std::string kck = dir.file(std::string(name) + ".kck");
+    writeCheckpoint(kck, vars);
+    const std::string model = (kModelDir.parent_path() / name / "model.keras").string();
+    const fs::path stem = loadBackDir() / (std::string(name) + "_plus_half_from_kck");
+    std::string error;
+    for (const std::string ext : {".weights.h5", ".keras"}) {
+      const std::string out = stem.string() + ext;
+      REQUIRE(kerasc::runConvert(kck, out, model, &error) == 0);
+      std::vector<Variable> back = referenceVariables(name);
+      std::vector<kerasc::TensorSlot> slots = slotsOf(back);
+      REQUIRE(kerasc::load_keras_weights(out.c_str(), slots.data(),
+                                         static_cast<int>(slots.size()), &error));
+      for (size_t i = 0; i < vars.size(); ++i)
+        CHECK(back[i].values == vars[i].values);
+    }
+  }
 }
 
 TEST_CASE("convert: refuses what Keras would refuse, naming the variable", "[convert]") {
