@@ -33,8 +33,8 @@
 
 #include <hdf5.h>
 
-#include <kerasc/keras_archive.h>
-#include <kerasc/train_model.h>
+#include "keras_archive.h"
+#include "train_model.h"
 
 namespace kerasc {
 

@@ -3,7 +3,7 @@
 //
 // Besides checking, the "plus half" case leaves mlp_relu_softmax_plus_half.{weights.h5,keras} in
 // $KERASC_LOAD_BACK_DIR (default: <temp>/kerasc_load_back) for tests/fixtures/check_keras_load.py,
-// which loads them into real Keras (result: tests/fixtures/training/load_back/result.json).
+// which loads them into real Keras (results: tests/fixtures/training/load_back/results.json).
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <zip.h>
