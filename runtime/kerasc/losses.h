@@ -212,7 +212,8 @@ inline double row_loss(const LossConfig &c, const float *y_true, const float *p,
     // mean (log(max(p, eps) + 1) - log(max(t, eps) + 1))^2
     for (int64_t j = 0; j < d; ++j) {
       const double mp = std::max(p[j], kEps);
-      const double e = std::log(mp + 1.0) - std::log(static_cast<double>(std::max(t[j], kEps)) + 1.0);
+      const double mt = std::max(t[j], kEps);
+      const double e = std::log(mp + 1.0) - std::log(mt + 1.0);
       sum += e * e;
       if (grad)
         grad[j] = static_cast<float>(gscale * 2.0 * e / (mp + 1.0) * max_grad(p[j], kEps) * inv_d);
@@ -226,7 +227,8 @@ inline double row_loss(const LossConfig &c, const float *y_true, const float *p,
       const bool quadratic = a <= delta; // Keras: where(abs_error <= delta, ...)
       sum += quadratic ? 0.5 * e * e : delta * a - 0.5 * delta * delta;
       if (grad)
-        grad[j] = static_cast<float>(gscale * (quadratic ? e : delta * (e >= 0 ? 1.0 : -1.0)) * inv_d);
+        grad[j] = static_cast<float>(gscale * (quadratic ? e : delta * (e >= 0 ? 1.0 : -1.0)) *
+                                     inv_d);
     }
     return sum * inv_d;
   }
@@ -403,28 +405,35 @@ inline const char *loss_name(LossKind kind) {
   return "?";
 }
 
-/// Mean over rows of the per-row loss (Keras's "sum_over_batch_size").
+/// Mean over rows of the per-row loss (Keras's "sum_over_batch_size"). With `row_weight`
+/// (Keras's sample_weight, one per row: the compiler repeats a per-sample weight over the middle
+/// axes) it is sum(w_r * loss_r) / rows: Keras still divides by the number of rows, not by the
+/// weights' sum.
 inline float loss_value(const LossConfig &c, const float *y_true, const float *y_pred,
-                        int64_t rows, int64_t d) {
+                        int64_t rows, int64_t d, const float *row_weight = nullptr) {
   if (rows <= 0)
     return 0.0f; // divide_no_nan: an empty batch has loss 0
   const bool binary = loss_detail::hinge_labels_binary(c, y_true, rows * d);
   double total = 0.0;
-  for (int64_t r = 0; r < rows; ++r)
-    total += loss_detail::row_loss(c, y_true, y_pred + r * d, r, d, binary, 0.0, nullptr);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double l = loss_detail::row_loss(c, y_true, y_pred + r * d, r, d, binary, 0.0, nullptr);
+    total += row_weight ? row_weight[r] * l : l;
+  }
   return static_cast<float>(total / static_cast<double>(rows));
 }
 
 /// grad[rows*d] = scale * d(loss_value)/d(y_pred). `scale` carries the loss weight (and anything
-/// else the caller multiplies the loss by).
+/// else the caller multiplies the loss by); `row_weight` as in loss_value.
 inline void loss_gradient(const LossConfig &c, const float *y_true, const float *y_pred,
-                          int64_t rows, int64_t d, float scale, float *grad) {
+                          int64_t rows, int64_t d, float scale, float *grad,
+                          const float *row_weight = nullptr) {
   if (rows <= 0)
     return;
   const bool binary = loss_detail::hinge_labels_binary(c, y_true, rows * d);
   const double gscale = static_cast<double>(scale) / static_cast<double>(rows);
   for (int64_t r = 0; r < rows; ++r)
-    loss_detail::row_loss(c, y_true, y_pred + r * d, r, d, binary, gscale, grad + r * d);
+    loss_detail::row_loss(c, y_true, y_pred + r * d, r, d, binary,
+                          row_weight ? gscale * row_weight[r] : gscale, grad + r * d);
 }
 
 } // namespace kerasc

@@ -209,28 +209,33 @@ inline void metric_reset(const MetricConfig &, MetricState &s) {
   s.bucket_neg.fill(0.0);
 }
 
-/// Adds one batch. y_true has rows*d values, or `rows` for the sparse accuracies.
+/// Adds one batch. y_true has rows*d values, or `rows` for the sparse accuracies. `row_weight`
+/// is Keras's sample_weight, one per row (the compiler repeats a per-sample weight over the
+/// middle axes): mean-style metrics become sum(w * v) / sum(w), confusion counts add w.
 inline void metric_update(const MetricConfig &c, MetricState &s, const float *y_true,
-                          const float *y_pred, int64_t rows, int64_t d) {
+                          const float *y_pred, int64_t rows, int64_t d,
+                          const float *row_weight = nullptr) {
   using namespace metric_detail;
   const double inv_d = 1.0 / static_cast<double>(d);
   switch (c.kind) {
   case MetricKind::Precision:
   case MetricKind::Recall:
     for (int64_t i = 0; i < rows * d; ++i) {
+      const double w = row_weight ? row_weight[i / d] : 1.0;
       const bool label = y_true[i] != 0.0f;
       const bool predicted = y_pred[i] > c.threshold;
       if (label && predicted)
-        s.total += 1;
+        s.total += w;
       else if (c.kind == MetricKind::Precision ? (!label && predicted) : (label && !predicted))
-        s.count += 1;
+        s.count += w;
     }
     return;
   case MetricKind::AUC: {
     const int n = std::clamp(c.num_thresholds, 2, MetricState::kMaxThresholds);
     for (int64_t i = 0; i < rows * d; ++i) {
       const int b = auc_bucket(y_pred[i], n);
-      (y_true[i] != 0.0f ? s.bucket_pos : s.bucket_neg)[b] += 1;
+      const double w = row_weight ? row_weight[i / d] : 1.0;
+      (y_true[i] != 0.0f ? s.bucket_pos : s.bucket_neg)[b] += w;
     }
     return;
   }
@@ -279,9 +284,10 @@ inline void metric_update(const MetricConfig &c, MetricState &s, const float *y_
     default:
       break;
     }
-    s.total += v;
+    const double w = row_weight ? row_weight[r] : 1.0;
+    s.total += w * v;
+    s.count += w;
   }
-  s.count += static_cast<double>(rows);
 }
 
 inline double metric_result(const MetricConfig &c, const MetricState &s) {

@@ -61,8 +61,7 @@ TEST_CASE("losses: value and gradient match Keras/JAX", "[runtime][losses]") {
   REQUIRE(cases.size() >= 40);
   double worstValue = 0, worstGrad = 0; // largest relative deviations, reported below
   for (const json &c : cases) {
-    const std::string what = c["name"].get<std::string>() + " (" + c["note"].get<std::string>() + ")";
-    INFO(what);
+    INFO(c["name"].get<std::string>() << " (" << c["note"].get<std::string>() << ")");
     const kerasc::LossConfig cfg = configFor(c);
     std::vector<float> yt, yp, kg;
     flatten(c["y_true"], yt);
@@ -74,15 +73,22 @@ TEST_CASE("losses: value and gradient match Keras/JAX", "[runtime][losses]") {
                               ? static_cast<size_t>(rows)
                               : yp.size()));
 
+    // Keras's sample_weight here is one weight per row (shape = y_pred's without the last axis).
+    std::vector<float> sw;
+    if (c.contains("sample_weight")) {
+      flatten(c["sample_weight"], sw);
+      REQUIRE(sw.size() == static_cast<size_t>(rows));
+    }
+    const float *w = sw.empty() ? nullptr : sw.data();
     const double keras = c["loss"].get<double>();
-    const double ours = kerasc::loss_value(cfg, yt.data(), yp.data(), rows, d);
+    const double ours = kerasc::loss_value(cfg, yt.data(), yp.data(), rows, d, w);
     INFO("loss ours " << ours << " keras " << keras);
     CHECK(std::fabs(ours - keras) <= 1e-5 * std::fabs(keras) + 1e-7);
     worstValue = std::max(worstValue, std::fabs(ours - keras) / std::max(std::fabs(keras), 1e-7));
 
     // scale 2 checks that the scale multiplies the gradient; the fixture holds scale 1.
     std::vector<float> grad(yp.size(), NAN);
-    kerasc::loss_gradient(cfg, yt.data(), yp.data(), rows, d, 2.0f, grad.data());
+    kerasc::loss_gradient(cfg, yt.data(), yp.data(), rows, d, 2.0f, grad.data(), w);
     double gmax = 0;
     for (float g : kg)
       gmax = std::max(gmax, static_cast<double>(std::fabs(g)));

@@ -39,7 +39,8 @@ int64_t flatten(const json &a, std::vector<float> &out) {
 } // namespace
 
 TEST_CASE("metrics: batch-by-batch results match Keras", "[runtime][metrics]") {
-  std::ifstream in(std::string(KERASC_SOURCE_DIR) + "/tests/fixtures/training/metrics/metrics.json");
+  std::ifstream in(std::string(KERASC_SOURCE_DIR) +
+                   "/tests/fixtures/training/metrics/metrics.json");
   REQUIRE(in.good());
   const json cases = json::parse(in);
   REQUIRE(cases.size() >= 20);
@@ -67,7 +68,16 @@ TEST_CASE("metrics: batch-by-batch results match Keras", "[runtime][metrics]") {
       flatten(c["batches"][b]["y_true"], yt);
       const int64_t d = flatten(c["batches"][b]["y_pred"], yp);
       const int64_t rows = static_cast<int64_t>(yp.size()) / d;
-      kerasc::metric_update(cfg, *state, yt.data(), yp.data(), rows, d);
+      // Keras's sample_weight: one per sample (axis 0), repeated over that sample's rows.
+      std::vector<float> sw, rowWeight;
+      if (c["batches"][b].contains("sample_weight")) {
+        flatten(c["batches"][b]["sample_weight"], sw);
+        REQUIRE(rows % static_cast<int64_t>(sw.size()) == 0);
+        for (int64_t r = 0; r < rows; ++r)
+          rowWeight.push_back(sw[r / (rows / static_cast<int64_t>(sw.size()))]);
+      }
+      kerasc::metric_update(cfg, *state, yt.data(), yp.data(), rows, d,
+                            rowWeight.empty() ? nullptr : rowWeight.data());
       const double keras = c["results"][b].get<double>();
       const double ours = kerasc::metric_result(cfg, *state);
       INFO("after batch " << b << ": ours " << ours << " keras " << keras);
