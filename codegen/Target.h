@@ -19,6 +19,8 @@ struct EmitOptions {
   bool externalWeights = false;  // weights in <name>.weights instead of the source
   int optLevel = 3;              // -O level, also used for the generated build
   int64_t maxBatch = 64;         // samples per call of the built-in static arena
+  std::vector<std::string> variables; // all Keras variables (weight-store names), model.weights
+                                      // order: what a training build saves and checkpoints
 };
 
 /// One file of the output directory, relative path and contents (text or binary bytes).

@@ -1,6 +1,7 @@
 // ImportModel: Keras layer semantics -> nn dialect. Each supported Keras class has one handler
 // below; defaults follow Keras 3 (and tf.keras 2 where a saved file uses its older keys).
 #include "frontend/ImportModel.h"
+#include "frontend/KerasWeightLayout.h"
 
 #include "ir/NNDialect.h"
 
@@ -70,6 +71,12 @@ std::string unsupportedReason(const LayerSpec &layer) {
   return "";
 }
 
+/// Keras trains a layer's variables unless the layer is frozen (`trainable: false`) or keeps
+/// statistics rather than parameters (Normalization).
+bool layerIsTrainable(const LayerSpec &layer) {
+  return layer.config.value("trainable", true) && layer.className != "Normalization";
+}
+
 class Importer {
 public:
   Importer(const ModelSpec &spec, MLIRContext &ctx) : spec(spec), ctx(ctx), builder(&ctx) {}
@@ -136,10 +143,54 @@ private:
     op->getResult(0).setType(*type);
     return op->getResult(0);
   }
+  /// A constant derived from the layer config (not a Keras variable): never trained.
   Value weight(const std::string &name, std::vector<int64_t> shape, std::vector<float> data) {
     auto type = RankedTensorType::get(shape, builder.getF32Type());
-    weights[name] = {std::move(shape), std::move(data)};
-    return builder.create<nn::WeightOp>(loc(), type, builder.getStringAttr(name));
+    WeightTensor &w = weights[name];
+    w.shape = std::move(shape);
+    w.data = std::move(data);
+    w.trainable = false;
+    auto op = builder.create<nn::WeightOp>(loc(), type, builder.getStringAttr(name));
+    op->setAttr("nn.trainable", builder.getBoolAttr(false));
+    return op;
+  }
+  /// The layer's `index`-th Keras variable as an nn.weight with the attributes training needs:
+  /// trainability and the config's regularizer (`<role>_regularizer`).
+  Value variable(size_t index, const std::string &role, std::vector<int64_t> shape) {
+    const std::string name = current->name + "/" + role;
+    const WeightArray &stored = current->weights[index];
+    auto type = RankedTensorType::get(shape, builder.getF32Type());
+    WeightTensor &w = weights[name];
+    w.shape = std::move(shape);
+    w.data = stored.data;
+    w.trainable = layerIsTrainable(*current);
+    auto op = builder.create<nn::WeightOp>(loc(), type, builder.getStringAttr(name));
+    if (!w.trainable)
+      op->setAttr("nn.trainable", builder.getBoolAttr(false));
+    else if (auto reg = regularizer(current->config.value(role + "_regularizer", json())))
+      op->setAttr("nn.regularizer",
+                  builder.getDictionaryAttr(
+                      {builder.getNamedAttr("l1", builder.getF64FloatAttr(reg->first)),
+                       builder.getNamedAttr("l2", builder.getF64FloatAttr(reg->second))}));
+    return op;
+  }
+  /// Keras's regularizer config (string or serialized object) as (l1, l2); nullopt for none.
+  std::optional<std::pair<double, double>> regularizer(const json &cfg) const {
+    if (cfg.is_null())
+      return std::nullopt;
+    std::string cls = cfg.is_string() ? cfg.get<std::string>() : cfg.value("class_name", "");
+    const json args = cfg.is_object() ? cfg.value("config", json::object()) : json::object();
+    auto number = [&](const char *key, double fallback) {
+      return args.contains(key) && args[key].is_number() ? args[key].get<double>() : fallback;
+    };
+    // Keras 3 defaults: L1(l1=0.01), L2(l2=0.01), L1L2(l1=0.0, l2=0.0).
+    if (cls == "l1" || cls == "L1")
+      return std::make_pair(number("l1", 0.01), 0.0);
+    if (cls == "l2" || cls == "L2")
+      return std::make_pair(0.0, number("l2", 0.01));
+    if (cls == "l1_l2" || cls == "L1L2")
+      return std::make_pair(number("l1", 0.0), number("l2", 0.0));
+    fail(fmt::format("unsupported regularizer '{}' (supported: L1, L2, L1L2)", cfg.dump()));
   }
   /// The layer's `index`-th stored variable, checked against the shape the config implies.
   Value storedWeight(size_t index, const char *role, const std::vector<int64_t> &expected) {
@@ -151,7 +202,7 @@ private:
       fail(fmt::format("weights disagree with the config: '{}' has shape [{}] but the config "
                        "implies [{}]",
                        role, fmt::join(w.shape, ", "), fmt::join(expected, ", ")));
-    return weight(current->name + "/" + role, w.shape, w.data);
+    return variable(index, role, w.shape);
   }
   void expectWeightCount(size_t n) {
     if (current->weights.size() != n)
@@ -295,8 +346,7 @@ Value Importer::importNormalization(Value x) {
                          "imply [{}]",
                          i ? "variance" : "mean", fmt::join(w.shape, ", "),
                          fmt::join(kept, ", ")));
-      (i ? variance : mean) =
-          weight(current->name + (i ? "/variance" : "/mean"), broadcast, w.data);
+      (i ? variance : mean) = variable(i, i ? "variance" : "mean", broadcast);
     }
   } else {
     // Given in the config: a scalar, or values aligned right-to-left with the kept axes.
@@ -339,7 +389,8 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
       if (layer.config.contains(key) && layer.config[key].is_number())
         rate = layer.config[key].get<double>();
     return {create<nn::NoiseOp>(x, builder.getStringAttr(cls),
-                                rate ? builder.getF64FloatAttr(*rate) : FloatAttr())};
+                                rate ? builder.getF64FloatAttr(*rate) : FloatAttr(),
+                                IntegerAttr())};
   }
   if (cls == "Dense") {
     const json &unitsCfg = field("units");
@@ -515,7 +566,7 @@ ImportedModel Importer::run() {
   for (const LayerSpec &layer : spec.layers) {
     current = &layer;
     LayerReport report{layer.name, layer.className, {}, 0, 0, {}};
-    const bool trainable = layer.config.value("trainable", true) && layer.className != "Normalization";
+    const bool trainable = layerIsTrainable(layer);
     for (const WeightArray &w : layer.weights) {
       int64_t n = std::accumulate(w.shape.begin(), w.shape.end(), int64_t(1), std::multiplies<>());
       report.params += n;
@@ -585,6 +636,42 @@ ImportedModel Importer::run() {
   func.setType(builder.getFunctionType(argTypes, ValueRange(outputs).getTypes()));
   for (size_t i = 0; i < spec.outputs.size(); ++i)
     func.setResultAttr(i, "nn.name", builder.getStringAttr(spec.outputs[i].layer));
+
+  // Every Keras variable (also those the IR does not read, like Normalization's count) with
+  // the place Keras 3 saves it, in model.weights order: what a trained model writes back.
+  std::vector<std::string> names, classes;
+  for (const LayerSpec &layer : spec.layers) {
+    names.push_back(layer.name);
+    classes.push_back(layer.className);
+  }
+  const auto groups = keras3LayerGroups(names, classes, result.sequential);
+  for (const LayerSpec &layer : spec.layers) {
+    auto layout = kerasWeightLayout(layer.className, layer.config);
+    std::vector<std::string> paths;
+    if (layout && groups.count(layer.name))
+      for (const VariableGroup &group : *layout)
+        for (size_t i = 0; i < group.names.size(); ++i)
+          paths.push_back(groups.at(layer.name) + "/" + group.path + "/" + std::to_string(i));
+    for (size_t i = 0; i < layer.weights.size(); ++i) {
+      const WeightArray &stored = layer.weights[i];
+      const std::string name = layer.name + "/" + stored.name;
+      WeightTensor &w = weights[name];
+      if (w.data.empty()) { // not read by the IR
+        w.shape = stored.shape;
+        w.data = stored.data;
+        w.trainable = false;
+      }
+      if (i < paths.size())
+        w.kerasPath = paths[i];
+      const json &init = layer.config.value(stored.name + "_initializer", json());
+      if (!init.is_null())
+        w.initializer = init.dump();
+      const json &constraint = layer.config.value(stored.name + "_constraint", json());
+      if (!constraint.is_null())
+        w.constraint = constraint.dump();
+      result.variables.push_back(name);
+    }
+  }
 
   result.module = module;
   result.weights = std::move(weights);

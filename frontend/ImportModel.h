@@ -28,6 +28,8 @@ struct ImportedModel {
   std::string name;
   bool sequential = false;
   std::vector<LayerReport> layers;           // in config order
+  std::vector<std::string> variables;        // weight-store names of all Keras variables, in
+                                             // model.weights order
 };
 
 /// Loads the dialects it needs into `context`. Throws kerasc::Error (one line, naming the

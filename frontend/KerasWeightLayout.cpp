@@ -140,4 +140,20 @@ std::string kerasSnakeCase(const std::string &className) {
   return name;
 }
 
+std::map<std::string, std::string> keras3LayerGroups(const std::vector<std::string> &layerNames,
+                                                     const std::vector<std::string> &classNames,
+                                                     bool sequential) {
+  std::map<std::string, std::string> groups;
+  std::map<std::string, int> used;
+  for (size_t i = 0; i < layerNames.size(); ++i) {
+    if (sequential && classNames[i] == "InputLayer")
+      continue;
+    // Keras names each entry after its class, made unique by a counter: dense, dense_1, ...
+    const std::string base = kerasSnakeCase(classNames[i]);
+    auto [it, isNew] = used.emplace(base, 0);
+    groups[layerNames[i]] = "layers/" + (isNew ? base : base + "_" + std::to_string(++it->second));
+  }
+  return groups;
+}
+
 } // namespace kerasc

@@ -5,6 +5,7 @@
 // check that no layer's weights are missing.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,13 @@ struct VariableGroup {
 /// layer.weights order; nullopt for classes (or config variants) not described here.
 std::optional<std::vector<VariableGroup>> kerasWeightLayout(const std::string &className,
                                                             const nlohmann::json &config);
+
+/// The group that Keras 3's saving library gives each layer of `layers` (model.layers order:
+/// a Sequential's InputLayer is left out): `layers/<snake_case class name, uniquified>`, e.g.
+/// {"dense_2": "layers/dense_1"}. Layers without an entry are not saved by Keras.
+std::map<std::string, std::string> keras3LayerGroups(const std::vector<std::string> &layerNames,
+                                                     const std::vector<std::string> &classNames,
+                                                     bool sequential);
 
 /// Keras's naming.to_snake_case, which the saving library uses to name a layer's group:
 /// "BatchNormalization" -> "batch_normalization", "Conv2D" -> "conv2d", "PReLU" -> "p_re_lu".

@@ -452,13 +452,6 @@ void readAllVars(const Hdf5Group &group, const std::string &prefix, std::vector<
       readAllVars(group.group(child), prefix + child + "/", out);
 }
 
-/// Keras 3's saving library names each entry of a layer list after its class, made unique by
-/// a counter: dense, dense_1, dense_2, ...
-std::string uniqueName(const std::string &base, std::map<std::string, int> &used) {
-  auto [it, isNew] = used.emplace(base, 0);
-  return isNew ? base : base + "_" + std::to_string(++it->second);
-}
-
 /// Keras 3 layout (.weights.h5, and model.weights.h5 inside .keras): `layers/<snake_case class
 /// name, uniquified in model.layers order>/vars/<i>`, with sub-layers' variables in sub-groups
 /// (`cell/vars`, `forward_layer/...`). Arrays are unnamed; KerasWeightLayout names them.
@@ -467,12 +460,17 @@ std::string uniqueName(const std::string &base, std::map<std::string, int> &used
 /// same model. (Not reading that variable-length string also keeps the Keras 3 path away from
 /// HDF5 1.10's global heap, whose parser can crash or hang on corrupt files.)
 void loadKeras3Weights(ModelSpec &spec, const Hdf5Group &root) {
-  std::map<std::string, int> used;
+  std::vector<std::string> names, classes;
+  for (const LayerSpec &layer : spec.layers) {
+    names.push_back(layer.name);
+    classes.push_back(layer.className);
+  }
+  const auto groups = keras3LayerGroups(names, classes, spec.className == "Sequential");
   for (LayerSpec &layer : spec.layers) {
-    // The library walks model.layers, which for a Sequential leaves out its InputLayer.
-    if (spec.className == "Sequential" && layer.className == "InputLayer")
-      continue;
-    const std::string path = "layers/" + uniqueName(kerasSnakeCase(layer.className), used);
+    auto groupName = groups.find(layer.name);
+    if (groupName == groups.end())
+      continue; // not in model.layers (a Sequential's InputLayer)
+    const std::string &path = groupName->second;
     // A missing group is reported by checkWeightCounts when the layer needs weights.
     if (isNestedModel(layer.className) || !root.hasGroup(path))
       continue;

@@ -127,7 +127,7 @@ def NN_NormalizeOp : NN_ShapedOp<"normalize"> {
   let summary = "Keras Normalization: (x - mean) / max(sqrt(variance), epsilon)";
   let description = [{
     `mean` and `variance` broadcast against the input like `nn.binary` operands. With
-    `invert = true` computes the inverse, `mean + x * sqrt(variance)`.
+    `invert = true` computes the inverse, `mean + x * max(sqrt(variance), epsilon)`.
 
     ```mlir
     %n = nn.normalize %x, %mean, %var {epsilon = 1.0e-07 : f64, invert = false}
@@ -330,7 +330,7 @@ def NN_PReluGradOp : NN_ShapedOp<"prelu_grad"> {
 def NN_NormalizeGradOp : NN_ShapedOp<"normalize_grad"> {
   let summary = "gradient of nn.normalize with respect to its input";
   let description = [{
-    `dy / max(sqrt(variance), epsilon)`, or `dy * sqrt(variance)` when `invert`.
+    `dy / max(sqrt(variance), epsilon)`, or `dy * max(sqrt(variance), epsilon)` when `invert`.
 
     ```mlir
     %dx = nn.normalize_grad %dy, %var {epsilon = 1.0e-07 : f64, invert = false}

@@ -5,9 +5,11 @@
 // MLIR's pass-manager and printing options (e.g. --mlir-print-ir-after-all).
 #include "codegen/Target.h"
 #include "frontend/ImportModel.h"
+#include "frontend/TrainingConfig.h"
 #include "frontend/ModelReader.h"
 #include "ir/NNDialect.h"
 #include "passes/Passes.h"
+#include "tools/ConvertWeights.h"
 #include "tools/Supervise.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -34,7 +36,8 @@ namespace {
 int usage() {
   std::fputs("kerasc: compile Keras models into standalone C++ programs\n\n"
              "usage: kerasc compile MODEL -o DIR [options]   (kerasc compile --help)\n"
-             "       kerasc summary MODEL                    (kerasc summary --help)\n\n"
+             "       kerasc summary MODEL                    (kerasc summary --help)\n"
+             "       kerasc convert IN -o OUT [--model M]    (kerasc convert --help)\n\n"
              "MODEL is a Keras 3 .keras file, a legacy .h5 file, or a model.json (with\n"
              "model.weights.h5 beside it).\n",
              stdout);
@@ -78,8 +81,57 @@ void writeOutputDirectory(const std::string &dir, const std::vector<OutputFile> 
     llvm::sys::fs::remove_directories(old);
 }
 
+int64_t intAttr(mlir::Operation *op, const char *name) {
+  auto a = op->getAttrOfType<mlir::IntegerAttr>(name);
+  return a ? a.getInt() : 0;
+}
+
+mlir::func::FuncOp trainingStep(mlir::ModuleOp module) {
+  for (auto f : module.getOps<mlir::func::FuncOp>())
+    if (f->hasAttr("nn.training"))
+      return f;
+  return {};
+}
+
+/// Bytes of optimizer state: slots per trainable float times the trainable floats.
+int64_t optimizerStateBytes(mlir::func::FuncOp step, const WeightStore &weights) {
+  int64_t floats = 0;
+  step.walk([&](nn::ApplyGradientsOp apply) {
+    for (mlir::Attribute a : apply.getWeights())
+      floats += weights.at(a.cast<mlir::StringAttr>().str()).data.size();
+  });
+  auto opt = step->getAttrOfType<mlir::DictionaryAttr>("nn.optimizer");
+  llvm::StringRef cls = opt.getAs<mlir::StringAttr>("class_name").getValue();
+  auto config = opt.getAs<mlir::DictionaryAttr>("config");
+  auto number = [&](const char *key) {
+    auto v = config.getAs<mlir::FloatAttr>(key);
+    return v ? v.getValueAsDouble() : 0.0;
+  };
+  auto flag = [&](const char *key) {
+    auto v = config.getAs<mlir::BoolAttr>(key);
+    return v && v.getValue();
+  };
+  int slots = cls == "SGD"                        ? (number("momentum") != 0.0 ? 1 : 0)
+              : cls == "RMSprop"                  ? 1 + (number("momentum") > 0.0) + flag("centered")
+              : cls == "Adam" || cls == "AdamW"   ? (flag("amsgrad") ? 3 : 2)
+              : cls == "Adagrad"                  ? 1
+                                                  : 2;
+  return floats * slots * 4;
+}
+
+/// One line about the training step's memory plan at `batch`.
+std::string trainingSummary(mlir::ModuleOp module, int64_t batch) {
+  mlir::func::FuncOp step = trainingStep(module);
+  return fmt::format("training arena {} B + {} B/sample ({} B at batch {}; no reuse {} B + {} "
+                     "B/sample)",
+                     intAttr(step, "nn.fixed_bytes"), intAttr(step, "nn.arena_bytes"),
+                     intAttr(step, "nn.fixed_bytes") + intAttr(step, "nn.arena_bytes") * batch,
+                     batch, intAttr(step, "nn.no_reuse_fixed_bytes"),
+                     intAttr(step, "nn.no_reuse_bytes"));
+}
+
 /// The memory plan and kernels of a planned module, as a Markdown report.
-std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch) {
+std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch, const WeightStore &weights) {
   auto func = *module.getOps<mlir::func::FuncOp>().begin();
   auto attr = [&](const char *name) {
     auto a = func->getAttrOfType<mlir::IntegerAttr>(name);
@@ -90,6 +142,27 @@ std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch) {
                      "|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n\n",
                      maxBatch, attr("nn.arena_bytes"), attr("nn.no_reuse_bytes"),
                      attr("nn.lower_bound_bytes"), attr("nn.arena_bytes") * maxBatch);
+  if (mlir::func::FuncOp step = trainingStep(module)) {
+    const int64_t fixed = intAttr(step, "nn.fixed_bytes"), perSample = intAttr(step, "nn.arena_bytes");
+    const int64_t noReuseFixed = intAttr(step, "nn.no_reuse_fixed_bytes");
+    const int64_t noReuse = intAttr(step, "nn.no_reuse_bytes");
+    const int64_t lowerFixed = intAttr(step, "nn.lower_bound_fixed_bytes");
+    const int64_t lower = intAttr(step, "nn.lower_bound_bytes");
+    out += fmt::format(
+        "## Training step memory plan\n\n"
+        "Activations kept for the backward pass and the backward pass's temporaries scale with "
+        "the batch; weight gradients and the loss do not. Both regions are planned with "
+        "liveness across the forward and backward passes.\n\n"
+        "| region | arena (planned) | no-reuse sum | lower bound (max live) |\n"
+        "|---|---:|---:|---:|\n"
+        "| per sample (B/sample) | {} | {} | {} |\n"
+        "| fixed (B) | {} | {} | {} |\n"
+        "| total at batch {} (B) | {} | {} | {} |\n\n"
+        "Optimizer state (static, outside the arena): {} B.\n\n",
+        perSample, noReuse, lower, fixed, noReuseFixed, lowerFixed, maxBatch,
+        fixed + perSample * maxBatch, noReuseFixed + noReuse * maxBatch,
+        lowerFixed + lower * maxBatch, optimizerStateBytes(step, weights));
+  }
   out += "## Kernels\n\n| # | layer(s) | ops | output | storage |\n|---:|---|---|---|---|\n";
   int index = 0;
   for (mlir::Operation &op : func.getBody().front()) {
@@ -162,10 +235,32 @@ int compileMain(int argc, char **argv) {
   cl::opt<std::string> name("name", cl::desc("C prefix of the generated API (default: the "
                                              "model file's name)"),
                             cl::cat(category));
-  cl::opt<int64_t> maxBatch("max-batch", cl::init(64),
+  cl::opt<int64_t> maxBatch("max-batch", cl::init(0),
                             cl::desc("Samples per call of the static arena (predict loops over "
-                                     "larger batches)"),
+                                     "larger batches); the largest training batch size "
+                                     "(default 64, or 256 with training)"),
                             cl::cat(category));
+  cl::opt<bool> train("train", cl::desc("Also build training code (fit/evaluate); an error when "
+                                        "the model has no compile config and no --loss / "
+                                        "--optimizer. Default: when the model is compiled"),
+                      cl::cat(category));
+  cl::opt<bool> inferenceOnly("inference-only", cl::desc("Build predict only, even for a "
+                                                         "compiled model"),
+                              cl::cat(category));
+  cl::opt<std::string> optimizer("optimizer", cl::desc("Optimizer for training, with Keras's "
+                                                       "defaults (sgd, rmsprop, adam, adamw, "
+                                                       "adagrad, adamax, nadam)"),
+                                 cl::cat(category));
+  cl::opt<double> learningRate("learning-rate", cl::init(-1.0),
+                               cl::desc("Learning rate (replaces the compile config's)"),
+                               cl::cat(category));
+  cl::opt<std::string> loss("loss", cl::desc("Keras loss name for every output (replaces the "
+                                             "compile config's)"),
+                            cl::cat(category));
+  cl::list<std::string> metrics("metrics", cl::CommaSeparated,
+                                cl::desc("Keras metric names, comma separated (replaces the "
+                                         "compile config's)"),
+                                cl::cat(category));
   mlir::registerPassManagerCLOptions();
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
@@ -173,7 +268,8 @@ int compileMain(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "kerasc compile: Keras model -> C++ program\n");
 
   if (optLevel > 3 || (emit != "cpp" && emit != "mlir") ||
-      (weightsMode != "embedded" && weightsMode != "external") || maxBatch < 1) {
+      (weightsMode != "embedded" && weightsMode != "external") || maxBatch < 0 ||
+      (learningRate.getNumOccurrences() && learningRate <= 0.0) || (train && inferenceOnly)) {
     std::fputs("kerasc: error: invalid option value (see kerasc compile --help)\n", stderr);
     return 2;
   }
@@ -192,11 +288,31 @@ int compileMain(int argc, char **argv) {
   markModelRead();
   ImportedModel model = importModel(spec, context);
 
+  TrainingOverrides overrides;
+  overrides.optimizer = optimizer;
+  overrides.loss = loss;
+  if (learningRate.getNumOccurrences())
+    overrides.learningRate = learningRate.getValue();
+  if (metrics.getNumOccurrences())
+    overrides.metrics = std::vector<std::string>(metrics.begin(), metrics.end());
+  const bool training = !inferenceOnly && (train || hasTrainingConfig(spec, overrides));
+  if (training)
+    attachTrainingConfig(spec, model, overrides);
+  else if (!inferenceOnly)
+    std::fprintf(stderr,
+                 "kerasc: note: %s has no compile config: building predict only (pass --loss "
+                 "and --optimizer, or compile the model in Keras, to also build fit/evaluate)\n",
+                 modelPath.c_str());
+  const int64_t batchLimit = maxBatch > 0 ? maxBatch.getValue() : training ? 256 : 64;
+
   mlir::PassManager pm(&context);
   mlir::applyPassManagerCLOptions(pm);
   PipelineOptions pipeline;
   pipeline.fuse = !noFuse && optLevel > 0;
-  buildInferencePipeline(pm, pipeline);
+  if (training)
+    buildTrainingPipeline(pm, pipeline);
+  else
+    buildInferencePipeline(pm, pipeline);
   {
     DiagnosticCollector diagnostics(context);
     if (mlir::failed(pm.run(*model.module)))
@@ -220,9 +336,15 @@ int compileMain(int argc, char **argv) {
   options.sourceFile = llvm::sys::path::filename(modelPath).str();
   options.externalWeights = weightsMode == "external";
   options.optLevel = static_cast<int>(optLevel);
-  options.maxBatch = maxBatch;
-  std::vector<OutputFile> files = codegen->emit(*model.module, model.weights, options);
-  std::string reportText = memoryReport(*model.module, maxBatch);
+  options.maxBatch = batchLimit;
+  options.variables = model.variables;
+  std::vector<OutputFile> files;
+  try {
+    files = codegen->emit(*model.module, model.weights, options);
+  } catch (const std::runtime_error &e) { // a layer option the target cannot render
+    throw Error(modelPath + ": " + e.what());
+  }
+  std::string reportText = memoryReport(*model.module, batchLimit, model.weights);
   files.push_back({"report.md", reportText});
   writeOutputDirectory(outputDir, files);
 
@@ -236,6 +358,29 @@ int compileMain(int argc, char **argv) {
               pipeline.fuse ? "fused" : "unfused", outputDir.c_str(), options.modelName.c_str(),
               (long long)attr("nn.arena_bytes"), (long long)attr("nn.no_reuse_bytes"),
               (long long)attr("nn.lower_bound_bytes"));
+  if (training)
+    std::printf("kerasc: with training (fit/evaluate): %s\n",
+                trainingSummary(*model.module, batchLimit).c_str());
+  return 0;
+}
+
+int convertMain(int argc, char **argv) {
+  cl::OptionCategory category("kerasc convert options");
+  cl::opt<std::string> input(cl::Positional, cl::Required, cl::desc("<input>"), cl::cat(category));
+  cl::opt<std::string> output("o", cl::Required, cl::desc("Output file (.weights.h5 or .keras)"),
+                              cl::value_desc("file"), cl::cat(category));
+  cl::opt<std::string> modelPath("model", cl::desc("The original model (.keras, .json or .h5): "
+                                                   "its config and exact weight layout"),
+                                 cl::cat(category));
+  hideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "kerasc convert: trained weights between a generated program's checkpoint (.kck) and "
+      "Keras files\n");
+  std::string error;
+  if (runConvert(input, output, modelPath, &error) != 0)
+    throw Error(error);
+  std::printf("kerasc: wrote %s\n", output.c_str());
   return 0;
 }
 
@@ -265,7 +410,7 @@ int main(int argc, char **argv) {
     usage();
     return 0;
   }
-  if (command != "compile" && command != "summary") {
+  if (command != "compile" && command != "summary" && command != "convert") {
     std::fprintf(stderr, "kerasc: unknown command '%s'\n", command.c_str());
     return usage();
   }
@@ -274,6 +419,8 @@ int main(int argc, char **argv) {
   argv[1] = program.data();
   auto work = [&]() -> int {
     try {
+      if (command == "convert")
+        return convertMain(argc - 1, argv + 1);
       return command == "compile" ? compileMain(argc - 1, argv + 1)
                                   : summaryMain(argc - 1, argv + 1);
     } catch (const Error &e) {

@@ -1,0 +1,124 @@
+// kerasc runtime: the kernels of the backward pass that are not elementwise (elementwise
+// gradients are rendered inline from activations.h's act_grad). Each mirrors a forward kernel
+// in kernels.h. Nothing here allocates. Header-only, standard library only.
+#pragma once
+
+#include "kerasc/kernels.h"
+#include "kerasc/rng.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace kerasc {
+
+/// dX[M, K] = dY[M, N] . W[K, N]^T (gradient of matmul with respect to its input).
+inline void matmul_grad_input(const float *dY, const float *W, float *dX, int64_t M, int64_t K,
+                              int64_t N) {
+  for (int64_t i = 0; i < M; ++i) {
+    const float *dy = dY + i * N;
+    float *dx = dX + i * K;
+    for (int64_t k = 0; k < K; ++k) {
+      const float *w = W + k * N;
+      float acc = 0.0f;
+      for (int64_t j = 0; j < N; ++j)
+        acc += dy[j] * w[j];
+      dx[k] = acc;
+    }
+  }
+}
+
+/// dW[K, N] = X[M, K]^T . dY[M, N], summed over the M rows (gradient with respect to the kernel).
+inline void matmul_grad_kernel(const float *X, const float *dY, float *dW, int64_t M, int64_t K,
+                               int64_t N) {
+  std::memset(dW, 0, sizeof(float) * static_cast<size_t>(K * N));
+  for (int64_t i = 0; i < M; ++i) {
+    const float *x = X + i * K;
+    const float *dy = dY + i * N;
+    for (int64_t k = 0; k < K; ++k) {
+      const float xv = x[k];
+      float *dw = dW + k * N;
+      for (int64_t j = 0; j < N; ++j)
+        dw[j] += xv * dy[j];
+    }
+  }
+}
+
+/// Sums `x` (count elements, samples of sample_size) into `y` (y_count elements) along the axes
+/// that y was broadcast over: element i of x adds to y[broadcast_offset(i, ...)], the same
+/// mapping the forward pass used to read y.
+inline void reduce_to(const float *x, float *y, int64_t count, int64_t y_count,
+                      int64_t sample_size, int64_t batch_stride, const int64_t *dims,
+                      const int64_t *strides, int rank) {
+  std::memset(y, 0, sizeof(float) * static_cast<size_t>(y_count));
+  for (int64_t i = 0; i < count; ++i)
+    y[broadcast_offset(i, sample_size, batch_stride, dims, strides, rank)] += x[i];
+}
+
+/// Gradient of softmax / log-softmax over the middle axis of [outer, n, inner], from the
+/// forward output y: softmax dx = y * (dy - sum(dy * y)); log-softmax dx = dy - exp(y) * sum(dy).
+inline void softmax_grad(const float *dy, const float *y, float *dx, int64_t outer, int64_t n,
+                         int64_t inner, bool log) {
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t in = 0; in < inner; ++in) {
+      const int64_t base = o * n * inner + in;
+      float dot = 0.0f;
+      for (int64_t k = 0; k < n; ++k)
+        dot += log ? dy[base + k * inner] : dy[base + k * inner] * y[base + k * inner];
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t at = base + k * inner;
+        dx[at] = log ? dy[at] - std::exp(y[at]) * dot : y[at] * (dy[at] - dot);
+      }
+    }
+  }
+}
+
+/// y = x[:, offset : offset + size, :] of x viewed as [outer, total, inner] (sizes in floats of
+/// the middle axis times inner): the gradient of concat.
+inline void slice(const float *x, float *y, int64_t outer, int64_t chunk, int64_t offset,
+                  int64_t total) {
+  for (int64_t o = 0; o < outer; ++o)
+    std::memcpy(y + o * chunk, x + o * total + offset, sizeof(float) * static_cast<size_t>(chunk));
+}
+
+/// Training-mode noise layers. Every draw is random_*(seed, stream, i) for element i of the
+/// batch, with a stream derived from the layer and the optimizer step, so the backward pass
+/// recomputes the forward pass's mask instead of storing it.
+enum class NoiseKind { Dropout, GaussianNoise, GaussianDropout };
+
+inline uint64_t noise_stream(int64_t step, int64_t layer_stream) {
+  return static_cast<uint64_t>(step) * 1024u + static_cast<uint64_t>(layer_stream);
+}
+
+/// The factor element i is multiplied by (Dropout: 0 or 1 / (1 - rate); GaussianDropout:
+/// N(1, rate / (1 - rate))), or for GaussianNoise the value added (N(0, stddev)).
+inline float noise_value(NoiseKind kind, float rate, uint64_t seed, uint64_t stream, int64_t i) {
+  switch (kind) {
+  case NoiseKind::Dropout:
+    return random_uniform(seed, stream, static_cast<uint64_t>(i)) < rate ? 0.0f
+                                                                         : 1.0f / (1.0f - rate);
+  case NoiseKind::GaussianDropout:
+    return 1.0f + std::sqrt(rate / (1.0f - rate)) *
+                      random_normal(seed, stream, static_cast<uint64_t>(i));
+  case NoiseKind::GaussianNoise:
+    return rate * random_normal(seed, stream, static_cast<uint64_t>(i));
+  }
+  return 1.0f;
+}
+
+inline void noise_forward(NoiseKind kind, float rate, uint64_t seed, uint64_t stream,
+                          const float *x, float *y, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = noise_value(kind, rate, seed, stream, i);
+    y[i] = kind == NoiseKind::GaussianNoise ? x[i] + v : x[i] * v;
+  }
+}
+
+inline void noise_backward(NoiseKind kind, float rate, uint64_t seed, uint64_t stream,
+                           const float *dy, float *dx, int64_t count) {
+  for (int64_t i = 0; i < count; ++i)
+    dx[i] = kind == NoiseKind::GaussianNoise ? dy[i]
+                                             : dy[i] * noise_value(kind, rate, seed, stream, i);
+}
+
+} // namespace kerasc
