@@ -1341,9 +1341,22 @@ std::string CpuEmitter::renderSource() {
   if (training())
     out += renderTrainingApi();
   out += "}  // extern \"C\"\n";
-  if (training())
+  if (training()) {
     out += fmt::format("\nkerasc::TrainableModel &{0}::trainable_model() {{ return g_model; }}\n",
                        prefix);
+    // The original Keras config, so the program can write .keras archives of what it trained.
+    std::string delimiter = "kerasc";
+    while (options.kerasConfig.find(")" + delimiter + "\"") != std::string::npos)
+      delimiter += "_";
+    out += fmt::format("\n// Keras config.json of {} (for --save-keras), and its Keras version.\n"
+                       "const char *{}::keras_config() {{\n  return {};\n}}\n"
+                       "const char *{}::keras_version() {{ return \"{}\"; }}\n",
+                       options.sourceFile, prefix,
+                       options.kerasConfig.empty()
+                           ? std::string("nullptr")
+                           : fmt::format("R\"{0}({1}){0}\"", delimiter, options.kerasConfig),
+                       prefix, options.kerasVersion);
+  }
   return out;
 }
 
@@ -1398,6 +1411,9 @@ std::string CpuEmitter::renderHeader() {
       training() ? "namespace kerasc { struct TrainableModel; }\n" : "",
       training() ? "/// What the runtime's fit loop drives (kerasc/train_model.h).\n"
                    "kerasc::TrainableModel &trainable_model();\n"
+                   "/// The model's Keras config.json (nullptr when the source had none), and the\n"
+                   "/// Keras version that wrote it.\n"
+                   "const char *keras_config();\nconst char *keras_version();\n"
                  : "");
   return out;
 }
@@ -1433,12 +1449,27 @@ std::string CpuEmitter::renderMain() {
                        "  hooks.save_weights_h5 = [](const char *path, const kerasc::TensorSlot *slots,\n"
                        "                             int n, std::string *error) {{\n"
                        "    return kerasc::save_keras_weights_h5(path, slots, n, error);\n  }};\n"
+                       "  if ({0}::keras_config())\n"
+                       "    hooks.save_keras_archive = [](const char *path, const kerasc::TensorSlot *slots,\n"
+                       "                                  int n, std::string *error) {{\n"
+                       "      // The original config with the trained weights: model.weights.h5\n"
+                       "      // is written beside the archive first, then packed and removed.\n"
+                       "      const std::string weights = std::string(path) + \".weights.h5.tmp\";\n"
+                       "      if (!kerasc::save_keras_weights_h5(weights.c_str(), slots, n, error))\n"
+                       "        return false;\n"
+                       "      const std::string metadata = std::string(\"{{\\\"keras_version\\\": \\\"\") +\n"
+                       "                                   {0}::keras_version() + \"\\\"}}\";\n"
+                       "      const bool ok = kerasc::write_keras_archive(path, {0}::keras_config(),\n"
+                       "                                                  metadata.c_str(), weights.c_str(), error);\n"
+                       "      std::remove(weights.c_str());\n"
+                       "      return ok;\n    }};\n"
                        "#endif\n"
-                       "  return kerasc::run_train_cli(argc, argv, model, {}::trainable_model(), hooks);\n",
+                       "  return kerasc::run_train_cli(argc, argv, model, {0}::trainable_model(), hooks);\n",
                        prefix)
                  : std::string("  return kerasc::run_cli(argc, argv, model);\n"),
       training() ? "#include \"kerasc/train_cli.h\"\n#include \"kerasc/train_model.h\"\n"
-                   "#ifdef KERASC_WITH_HDF5\n#include \"kerasc/keras_h5.h\"\n#endif\n"
+                   "#ifdef KERASC_WITH_HDF5\n#include \"kerasc/keras_archive.h\"\n"
+                   "#include \"kerasc/keras_h5.h\"\n\n#include <cstdio>\n#include <string>\n#endif\n"
                  : "");
 }
 

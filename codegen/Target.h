@@ -21,6 +21,9 @@ struct EmitOptions {
   int64_t maxBatch = 64;         // samples per call of the built-in static arena
   std::vector<std::string> variables; // all Keras variables (weight-store names), model.weights
                                       // order: what a training build saves and checkpoints
+  std::string kerasConfig;       // the model's Keras 3 config.json ("" if unknown): lets a
+                                 // training build write .keras archives of trained weights
+  std::string kerasVersion;      // for the archive's metadata.json
 };
 
 /// One file of the output directory, relative path and contents (text or binary bytes).

@@ -528,7 +528,8 @@ ModelSpec readKerasArchive(const std::string &path, const std::string &weightsPa
     spec.kerasVersion =
         stringMember(parseJson(textOf(archive.read("metadata.json")), path + ": metadata.json"),
                      "keras_version");
-  readTopology(parseJson(textOf(archive.read("config.json")), path + ": config.json"), path, spec);
+  spec.kerasConfigText = textOf(archive.read("config.json"));
+  readTopology(parseJson(spec.kerasConfigText, path + ": config.json"), path, spec);
 
   if (!weightsPath.empty()) {
     loadWeights(spec, Hdf5File::open(weightsPath));
@@ -583,7 +584,8 @@ std::string defaultWeightsPath(const std::string &configPath) {
 
 ModelSpec readJsonConfig(const std::string &path, const std::string &weightsPath) {
   ModelSpec spec = newSpec(path, "json+weights");
-  readTopology(parseJson(readTextFile(path), path), path, spec);
+  spec.kerasConfigText = readTextFile(path);
+  readTopology(parseJson(spec.kerasConfigText, path), path, spec);
 
   std::string weights = weightsPath;
   if (weights.empty()) {

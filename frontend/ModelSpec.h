@@ -60,6 +60,8 @@ struct ModelSpec {
   std::vector<TensorRef> inputs;       // model inputs, in the model's order
   std::vector<TensorRef> outputs;      // model outputs, in the model's order
   nlohmann::json compileConfig;        // null when absent
+  std::string kerasConfigText;         // the Keras 3 config.json as read (.keras and .json
+                                       // files), for writing trained .keras archives; else ""
 };
 
 } // namespace kerasc

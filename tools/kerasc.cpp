@@ -338,6 +338,8 @@ int compileMain(int argc, char **argv) {
   options.optLevel = static_cast<int>(optLevel);
   options.maxBatch = batchLimit;
   options.variables = model.variables;
+  options.kerasConfig = spec.kerasConfigText;
+  options.kerasVersion = spec.kerasVersion;
   std::vector<OutputFile> files;
   try {
     files = codegen->emit(*model.module, model.weights, options);

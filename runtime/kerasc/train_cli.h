@@ -174,6 +174,60 @@ inline void print_train_usage(const char *name) {
 
 } // namespace detail
 
+namespace detail {
+
+inline bool ends_with(const std::string &s, const char *suffix) {
+  const size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+/// `predict` of a training build: `--weights W.weights.h5|W.keras` or `--checkpoint C.kck` load
+/// trained weights first (any other --weights is the inference CLI's external weights file);
+/// the rest is run_cli's predict.
+inline int predict_with_trained_weights(int argc, char **argv, const ModelDesc &inference,
+                                        TrainableModel &m, const TrainCliHooks &hooks) {
+  std::vector<char *> rest;
+  std::string weights, checkpoint;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (i + 1 < argc && arg == "--weights" &&
+        (ends_with(argv[i + 1], ".h5") || ends_with(argv[i + 1], ".keras"))) {
+      weights = argv[++i];
+    } else if (i + 1 < argc && arg == "--checkpoint") {
+      checkpoint = argv[++i];
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  std::string error;
+  const char *program = m.name ? m.name : inference.name;
+  if (!weights.empty()) {
+    if (!hooks.load_weights_h5) {
+      std::fprintf(stderr, "%s: %s: this program was built without HDF5; use --checkpoint\n",
+                   program, weights.c_str());
+      return 1;
+    }
+    if (inference.init(nullptr) != 0)
+      return 1;
+    if (!hooks.load_weights_h5(weights.c_str(), m.weights, m.num_weights, &error)) {
+      std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+      return 1;
+    }
+  }
+  if (!checkpoint.empty()) {
+    if (inference.init(nullptr) != 0)
+      return 1;
+    if (!read_checkpoint(checkpoint.c_str(), m, nullptr, &error)) {
+      std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+      return 1;
+    }
+  }
+  rest.push_back(nullptr);
+  return run_cli(static_cast<int>(rest.size()) - 1, rest.data(), inference);
+}
+
+} // namespace detail
+
 /// The training program's main: `fit`, `evaluate`, else run_cli (predict, info).
 inline int run_train_cli(int argc, char **argv, const ModelDesc &inference, TrainableModel &m,
                          const TrainCliHooks &hooks) {
@@ -182,6 +236,8 @@ inline int run_train_cli(int argc, char **argv, const ModelDesc &inference, Trai
     detail::print_train_usage(name);
     return 0;
   }
+  if (argc >= 2 && !std::strcmp(argv[1], "predict"))
+    return detail::predict_with_trained_weights(argc, argv, inference, m, hooks);
   if (argc < 2 || (std::strcmp(argv[1], "fit") != 0 && std::strcmp(argv[1], "evaluate") != 0))
     return run_cli(argc, argv, inference);
   const bool is_fit = !std::strcmp(argv[1], "fit");
