@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Bad input must give exactly one line on stderr that names the file and matches PATTERN, exit
 # status 1 (an error, not a crash), nothing on stdout, and no output directory.
-# usage: expect_error.sh KERASC MODEL_FILE PATTERN WORK_DIR
+# usage: expect_error.sh KERASC MODEL_FILE PATTERN WORK_DIR [kerasc compile flags...]
 set -uo pipefail
 kerasc=$1 model=$2 pattern=$3 work=$4
+shift 4
 rm -rf "$work"
 mkdir -p "$work"
-"$kerasc" compile "$model" -o "$work/out" > "$work/stdout" 2> "$work/stderr"
+"$kerasc" compile "$model" -o "$work/out" "$@" > "$work/stdout" 2> "$work/stderr"
 status=$?
 cat "$work/stderr"
 fail() { echo "FAIL: $*"; exit 1; }
