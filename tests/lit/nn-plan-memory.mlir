@@ -40,3 +40,31 @@ func.func @skip(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
   %4 = nn.binary %3, %f {fn = "add"} : (tensor<?x16xf32>, tensor<?x16xf32>) -> tensor<?x16xf32>
   return %4 : tensor<?x16xf32>
 }
+
+// -----
+
+// A training step: weight gradients (no batch axis) go to the fixed-size region with absolute
+// offsets, activations to the per-sample region; apply_gradients has no result to place. Both
+// gradients live until the optimizer step, so they cannot share (2 x 64 bytes = 128 fixed); the
+// prediction is still live when the loss gradient is computed (2 x 64 bytes per sample).
+// CHECK-LABEL: func.func @step
+// CHECK-SAME: nn.arena_bytes = 128 : i64
+// CHECK-SAME: nn.fixed_bytes = 128 : i64
+// CHECK-SAME: nn.lower_bound_fixed_bytes = 128 : i64
+// CHECK-SAME: nn.no_reuse_fixed_bytes = 128 : i64
+// CHECK: nn.matmul {{.*}}nn.arena_offset = 0 : i64
+// CHECK: nn.loss {{.*}}nn.output = 0 : i64
+// CHECK: nn.loss_grad {{.*}}nn.arena_offset = 64 : i64
+// CHECK: nn.matmul_grad_kernel {{.*}}nn.fixed_offset = [[A:[0-9]+]] : i64
+// CHECK: nn.reduce_to {{.*}}nn.fixed_offset = [[B:[0-9]+]] : i64
+// CHECK: nn.apply_gradients
+func.func @step(%x: tensor<?x4xf32>, %y: tensor<?x4xf32>) -> tensor<f32> attributes {nn.training} {
+  %w = nn.weight "d/kernel" : tensor<4x4xf32>
+  %p = nn.matmul %x, %w : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32>
+  %l = nn.loss %p, %y {fn = "mean_squared_error", config = {}, weight = 1.0 : f64} : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<f32>
+  %g = nn.loss_grad %p, %y {fn = "mean_squared_error", config = {}, weight = 1.0 : f64} : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  %gw = nn.matmul_grad_kernel %x, %g : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<4x4xf32>
+  %gb = nn.reduce_to %g {shape = [4]} : (tensor<?x4xf32>) -> tensor<4xf32>
+  nn.apply_gradients %gw, %gb {weights = ["d/kernel", "d/bias"]} : tensor<4x4xf32>, tensor<4xf32>
+  return %l : tensor<f32>
+}
