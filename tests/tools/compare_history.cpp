@@ -21,6 +21,9 @@
 //       differing tensor and element.
 //   compare_history epoch CKPT
 //       Prints the checkpoint's "epoch_completed" (0-based; -1 when absent).
+//   compare_history make-data N IN OUT X.npy Y.npy
+//       A deterministic synthetic regression set (tests need more samples than fixtures hold):
+//       x ~ N(0, 1) from kerasc's RNG (seed 7), y[j] = sin(x[j]) + 0.5 * x[(j + 1) % IN].
 //
 // Built with -DCOMPARE_HISTORY_MODEL_DRIVER together with a generated model compiled with
 // `--name model`, it also drives that model (full-precision numbers, which the CLI's 4-digit
@@ -30,6 +33,7 @@
 // Exit 0 on success, 1 on mismatch or error, 2 on usage errors.
 #include "kerasc/arrays.h"
 #include "kerasc/checkpoint.h"
+#include "kerasc/rng.h"
 #ifdef COMPARE_HISTORY_MODEL_DRIVER
 #include "kerasc/fit.h"
 #include "model.h"
@@ -296,6 +300,20 @@ int cmd_epoch(int argc, char **argv) {
   return 0;
 }
 
+int cmd_make_data(int argc, char **argv) {
+  if (argc != 7) return 2;
+  const int64_t n = std::atoll(argv[2]), in = std::atoll(argv[3]), out = std::atoll(argv[4]);
+  if (n <= 0 || in <= 0 || out <= 0) return 2;
+  std::vector<float> x(static_cast<size_t>(n * in)), y(static_cast<size_t>(n * out));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = kerasc::random_normal(7, 0, i);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < out; ++j)
+      y[r * out + j] = std::sin(x[r * in + j % in]) + 0.5f * x[r * in + (j + 1) % in];
+  kerasc::write_npy(argv[5], x.data(), {n, in});
+  kerasc::write_npy(argv[6], y.data(), {n, out});
+  return 0;
+}
+
 #ifdef COMPARE_HISTORY_MODEL_DRIVER
 kerasc::TrainableModel &load_model(const char *ckpt) {
   kerasc::TrainableModel &m = model::trainable_model();
@@ -345,6 +363,7 @@ int main(int argc, char **argv) {
     else if (cmd == "predictions") rc = cmd_predictions(argc, argv);
     else if (cmd == "same") rc = cmd_same(argc, argv);
     else if (cmd == "epoch") rc = cmd_epoch(argc, argv);
+    else if (cmd == "make-data") rc = cmd_make_data(argc, argv);
 #ifdef COMPARE_HISTORY_MODEL_DRIVER
     else if (cmd == "evaluate") rc = cmd_evaluate(argc, argv);
     else if (cmd == "predict") rc = cmd_predict(argc, argv);
