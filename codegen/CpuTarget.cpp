@@ -528,10 +528,11 @@ bool CpuEmitter::renderTrainingOp(Operation *op, const std::string &name, Shaped
                        : cls == "GaussianDropout" ? "GaussianDropout"
                                                   : nullptr;
     if (!kind || !stream) {
-      op->emitOpError() << "the cpu target cannot train through a " << cls
-                        << " layer (supported in training: Dropout, GaussianNoise, "
-                           "GaussianDropout)";
-      llvm::report_fatal_error("unsupported noise layer in training");
+      std::vector<std::string> layers = nn::layerNames(op->getLoc());
+      throw std::runtime_error(fmt::format(
+          "layer {}: training through {} is not supported yet (supported in training: Dropout, "
+          "GaussianNoise, GaussianDropout; compile with --inference-only for predict)",
+          layers.empty() ? std::string("?") : layers[0], cls.str()));
     }
     const bool forward = isa<nn::NoiseOp>(op);
     out += fmt::format("    kerasc::noise_{}(kerasc::NoiseKind::{}, {}, g_seed,\n"
