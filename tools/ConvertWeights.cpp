@@ -6,6 +6,7 @@
 
 // The runtime's own writers, so that `kerasc convert` and a generated program's save produce the
 // same bytes.
+#include <kerasc/atomic_file.h>
 #include <kerasc/checkpoint.h>
 #include <kerasc/keras_archive.h>
 #include <kerasc/keras_h5.h>
@@ -319,7 +320,7 @@ void convert(const std::string &input, const std::string &output, const std::str
   if (in == FileKind::KerasArchive && out == FileKind::WeightsH5) {
     const std::vector<char> bytes = ZipArchive(input).read("model.weights.h5");
     std::string error;
-    if (!archive_detail::write_file_atomically(output.c_str(), bytes.data(), bytes.size(), &error))
+    if (!write_file_atomic(output, bytes.data(), bytes.size(), &error))
       throw Error(error);
     return;
   }

@@ -7,12 +7,14 @@
 //       u32 name_len | name | u32 keras_path_len | keras_path ("" if none) |
 //       u8 kind (0 model weight, 1 optimizer state, 2 extra) | u8 trainable |
 //       u32 rank | i64 shape[rank] | u64 count | f32 data[count] } |
-//   u32 CRC-32 (IEEE, as zlib) of every byte before it
+//   u32 CRC-32 (IEEE, as zlib; crc32.h) of every byte before it
 // Files are written with write_file_atomic, read whole, checked (size, magic, CRC, names,
-// shapes) before anything in the model is touched. Header-only, standard library only.
+// shapes) before anything in the model is touched. Header-only, standard library only (plus
+// atomic_file.h's POSIX calls).
 #pragma once
 
 #include "atomic_file.h"
+#include "crc32.h"
 #include "train_model.h"
 
 #include <cerrno>
@@ -34,24 +36,6 @@ struct CheckpointTensor {
 };
 
 namespace detail {
-
-inline uint32_t crc32(const unsigned char *data, size_t n, uint32_t crc = 0) {
-  static uint32_t table[256];
-  static bool ready = false;
-  if (!ready) {
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k)
-        c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-      table[i] = c;
-    }
-    ready = true;
-  }
-  crc = ~crc;
-  for (size_t i = 0; i < n; ++i)
-    crc = table[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
-}
 
 struct ByteWriter {
   std::string out;
@@ -125,7 +109,7 @@ inline bool write_checkpoint(const char *path, const TrainableModel &m, const st
   for (int i = 0; i < m.num_weights; ++i) detail::put_slot(w, m.weights[i], 0);
   for (int i = 0; i < m.num_optimizer_state; ++i) detail::put_slot(w, m.optimizer_state[i], 1);
   for (int i = 0; i < num_extras; ++i) detail::put_slot(w, extras[i], 2);
-  w.u32(detail::crc32(reinterpret_cast<const unsigned char *>(w.out.data()), w.out.size()));
+  w.u32(crc32(w.out.data(), w.out.size()));
   return write_file_atomic(path, w.out, error);
 }
 
@@ -157,7 +141,7 @@ inline bool read_checkpoint_tensors(const char *path, std::vector<CheckpointTens
   const auto *u = reinterpret_cast<const unsigned char *>(bytes.data());
   detail::ByteReader tail{u + bytes.size() - 4, 4};
   const uint32_t stored_crc = static_cast<uint32_t>(tail.uint(4));
-  if (detail::crc32(u, bytes.size() - 4) != stored_crc)
+  if (crc32(u, bytes.size() - 4) != stored_crc)
     return fail("checksum mismatch (the file is truncated or corrupt)");
   detail::ByteReader r{u, bytes.size() - 4, 8};
   const uint64_t version = r.uint(4);

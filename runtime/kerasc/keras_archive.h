@@ -4,26 +4,24 @@
 // A `.keras` file is a plain zip with three members, in this order, all *stored* (Keras's own
 // writer uses zipfile's default, ZIP_STORED): metadata.json, config.json, model.weights.h5.
 // Stored entries need no compressor, so the zip writer here is ~150 lines of standard C++: local
-// headers, data, a central directory and its end record, with our own CRC-32. Zip64 is not
+// headers, data, a central directory and its end record, with crc32.h's CRC-32. Zip64 is not
 // written: every member and the whole archive must stay below 4 GiB (larger inputs are refused
 // with an error rather than producing a corrupt file).
 //
-// Files are written atomically (temporary sibling + fsync + rename), so an interrupted save never
-// leaves a truncated model where a good one was. Header-only; the standard library plus POSIX
-// fsync where available. Nothing here runs in a per-step path, so it may allocate.
+// Files are written atomically (atomic_file.h: temporary sibling + fsync + rename), so an
+// interrupted save never leaves a truncated model where a good one was. Header-only; the standard
+// library plus atomic_file.h's POSIX calls. Nothing here runs in a per-step path, so it may
+// allocate.
 #pragma once
+
+#include "atomic_file.h"
+#include "crc32.h"
 
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
-
-#if defined(__unix__) || defined(__APPLE__)
-#include <fcntl.h>
-#include <unistd.h>
-#define KERASC_HAVE_FSYNC 1
-#endif
 
 namespace kerasc {
 
@@ -47,88 +45,6 @@ inline bool read_whole_file(const char *path, std::vector<char> *out, std::strin
   if (!ok && error)
     *error = std::string(path) + ": read error";
   return ok;
-}
-
-/// Forces a file's (or directory's) contents to disk. Without it, a crash shortly after the
-/// rename could leave the new name pointing at an empty file on some file systems.
-inline bool fsync_path(const char *path, bool directory) {
-#ifdef KERASC_HAVE_FSYNC
-  const int fd = ::open(path, directory ? O_RDONLY : O_RDWR);
-  if (fd < 0)
-    return directory; // some systems refuse to open directories; the data fsync is what matters
-  const bool ok = ::fsync(fd) == 0 || directory;
-  ::close(fd);
-  return ok;
-#else
-  (void)path;
-  (void)directory;
-  return true;
-#endif
-}
-
-/// The sibling name a file is first written under: same directory (so rename is atomic), unique
-/// per process, recognisable if a crash leaves it behind.
-inline std::string temporary_sibling(const char *path) {
-#ifdef KERASC_HAVE_FSYNC
-  return std::string(path) + ".tmp" + std::to_string(static_cast<long>(::getpid()));
-#else
-  return std::string(path) + ".tmp";
-#endif
-}
-
-/// Second half of an atomic write: `tmp` is complete and closed; flush it and move it over `path`.
-inline bool commit_temporary(const std::string &tmp, const char *path, std::string *error) {
-  if (!fsync_path(tmp.c_str(), false) || std::rename(tmp.c_str(), path) != 0) {
-    std::remove(tmp.c_str());
-    if (error)
-      *error = std::string(path) + ": cannot write file (fsync or rename failed)";
-    return false;
-  }
-  // Make the rename itself durable.
-  std::string dir(path);
-  const size_t slash = dir.find_last_of('/');
-  dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : dir.substr(0, slash));
-  fsync_path(dir.c_str(), true);
-  return true;
-}
-
-/// Writes `size` bytes to `path` atomically.
-inline bool write_file_atomically(const char *path, const void *data, size_t size,
-                                  std::string *error) {
-  const std::string tmp = temporary_sibling(path);
-  std::FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f) {
-    if (error)
-      *error = std::string(path) + ": cannot create file";
-    return false;
-  }
-  const bool written = std::fwrite(data, 1, size, f) == size;
-  if (std::fclose(f) != 0 || !written) {
-    std::remove(tmp.c_str());
-    if (error)
-      *error = std::string(path) + ": write error (disk full?)";
-    return false;
-  }
-  return commit_temporary(tmp, path, error);
-}
-
-/// CRC-32 as zip uses it (IEEE 802.3, reflected polynomial 0xEDB88320, init and final xor ~0).
-inline uint32_t crc32(const void *data, size_t size, uint32_t crc = 0) {
-  static const auto table = [] {
-    std::vector<uint32_t> t(256);
-    for (uint32_t n = 0; n < 256; ++n) {
-      uint32_t c = n;
-      for (int k = 0; k < 8; ++k)
-        c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[n] = c;
-    }
-    return t;
-  }();
-  const auto *p = static_cast<const unsigned char *>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < size; ++i)
-    crc = table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
-  return ~crc;
 }
 
 // Zip stores every integer little-endian, whatever the host.
@@ -180,7 +96,7 @@ inline bool build_stored_zip(const ZipEntry *entries, int n, std::vector<char> *
         *error = "zip: entry '" + e.name + "' needs zip64 (4 GiB or more), which is not written";
       return false;
     }
-    const uint32_t crc = archive_detail::crc32(e.data, e.size);
+    const uint32_t crc = crc32(e.data, e.size);
     const uint32_t offset = static_cast<uint32_t>(out->size());
     const uint32_t size = static_cast<uint32_t>(e.size);
     // Local file header.
@@ -256,7 +172,7 @@ inline bool write_keras_archive(const char *path, const char *config_json,
       *error = std::string(path) + ": " + *error;
     return false;
   }
-  return archive_detail::write_file_atomically(path, zip.data(), zip.size(), error);
+  return write_file_atomic(path, zip.data(), zip.size(), error);
 }
 
 /// Reads member `name` of a zip archive held in memory, for *stored* members only (what Keras
@@ -306,7 +222,7 @@ inline bool read_stored_zip_entry(const std::vector<char> &zip, const std::strin
         return fail("zip member '" + name + "' is truncated");
       out->assign(zip.begin() + static_cast<std::ptrdiff_t>(data),
                   zip.begin() + static_cast<std::ptrdiff_t>(data + usize));
-      if (archive_detail::crc32(out->data(), out->size()) != crc)
+      if (crc32(out->data(), out->size()) != crc)
         return fail("zip member '" + name + "' fails its CRC check");
       return true;
     }

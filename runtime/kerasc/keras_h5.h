@@ -33,6 +33,7 @@
 
 #include <hdf5.h>
 
+#include "atomic_file.h"
 #include "keras_archive.h"
 #include "train_model.h"
 
@@ -283,7 +284,7 @@ inline bool save_keras_weights_h5(const char *path, const TensorSlot *slots, int
     }
   }
 
-  const std::string tmp = archive_detail::temporary_sibling(path);
+  const std::string tmp = temporary_path(path);
   bool ok = true;
   {
     // Close strongly: every object is closed with the file, so the bytes are complete on return.
@@ -342,7 +343,7 @@ inline bool save_keras_weights_h5(const char *path, const TensorSlot *slots, int
     std::remove(tmp.c_str());
     return false;
   }
-  return archive_detail::commit_temporary(tmp, path, error);
+  return commit_file_atomic(tmp, path, error);
 }
 
 inline bool save_keras_weights_h5(const char *path, const TensorSlot *slots, int n,

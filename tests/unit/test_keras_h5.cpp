@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <zip.h>
 
+#include <kerasc/atomic_file.h>
+#include <kerasc/crc32.h>
 #include <kerasc/keras_archive.h>
 #include <kerasc/keras_h5.h>
 
@@ -328,10 +330,30 @@ TEST_CASE("keras_h5: failed saves report and never replace an existing file", "[
   CHECK(error == "/nonexistent/dir/x.weights.h5: cannot create file");
 }
 
+TEST_CASE("atomic_file: temporary_path + commit_file_atomic replace a file whole", "[keras_h5]") {
+  TempDir dir;
+  const std::string path = dir.file("out.bin");
+  std::ofstream(path) << "previous";
+  const std::string tmp = kerasc::temporary_path(path);
+  CHECK(tmp.rfind(path + ".tmp-", 0) == 0);
+  std::string error;
+  // No temporary file: the commit fails, names the target, and leaves it alone.
+  CHECK_FALSE(kerasc::commit_file_atomic(tmp, path, &error));
+  CHECK(error.rfind(path + ": fsync failed: ", 0) == 0);
+  CHECK(readBytes(path) == "previous");
+  std::ofstream(tmp) << "new bytes";
+  REQUIRE(kerasc::commit_file_atomic(tmp, path, &error));
+  CHECK(readBytes(path) == "new bytes");
+  CHECK_FALSE(std::filesystem::exists(tmp));
+  REQUIRE(kerasc::write_file_atomic(path, std::string("third"), &error));
+  CHECK(readBytes(path) == "third");
+  CHECK_FALSE(std::filesystem::exists(tmp));
+}
+
 TEST_CASE("keras_archive: CRC-32 and a stored zip that libzip reads back", "[keras_h5]") {
   // Standard check value of CRC-32/ISO-HDLC.
-  CHECK(kerasc::archive_detail::crc32("123456789", 9) == 0xCBF43926u);
-  CHECK(kerasc::archive_detail::crc32("", 0) == 0u);
+  CHECK(kerasc::crc32("123456789", 9) == 0xCBF43926u);
+  CHECK(kerasc::crc32("", 0) == 0u);
 
   TempDir dir;
   const std::string weights = (kModelDir / "model.weights.h5").string();
