@@ -315,24 +315,8 @@ std::string CpuEmitter::loadExpr(Value v, ShapedType resultType, std::string &de
       return fmt::format("{}[i % {}]", p, sampleSize);
   }
   // General broadcast: per-dim strides over the result's sample dims (0 where broadcast).
-  const int64_t rank = resultSample.size();
-  ArrayRef<int64_t> full = type.getShape();
-  if (operandHasBatch)
-    full = full.drop_front();
-  std::vector<int64_t> strides(rank, 0);
-  int64_t stride = 1;
-  for (int64_t d = rank - 1, od = (int64_t)full.size() - 1; d >= 0 && od >= 0; --d, --od) {
-    if (full[od] != 1)
-      strides[d] = stride;
-    stride *= full[od];
-  }
-  std::string table = fmt::format("bcast{}", tempCounter++);
-  decls += fmt::format("    static constexpr int64_t {}_dims[] = {{{}}};\n", table,
-                       fmt::join(resultSample, ", "));
-  decls += fmt::format("    static constexpr int64_t {}_strides[] = {{{}}};\n", table,
-                       fmt::join(strides, ", "));
-  return fmt::format("{}[kerasc::broadcast_offset(i, {}, {}, {}_dims, {}_strides, {})]", p,
-                     sampleSize, operandHasBatch ? operandElems : 0, table, table, rank);
+  return fmt::format("{}[kerasc::broadcast_offset(i, {})]", p,
+                     broadcastTables(resultType, type, decls));
 }
 
 /// Renders elementwise `ops`, in order, as statements computing scalars. Operands found in
@@ -1296,7 +1280,9 @@ std::string CpuEmitter::renderSource() {
         "  if (kerasc::optimizer_slots(g_optimizer) != kOptimizerSlots) {{\n"
         "    std::fprintf(stderr, \"{0}: optimizer state layout mismatch (runtime and compiler "
         "disagree)\\n\");\n    return -1;\n  }}\n"
-        "  reset_optimizer_state();\n",
+        "  // Optimizer state is set up once: calling init again must not reset Adam mid-training.\n"
+        "  static bool optimizer_ready = false;\n"
+        "  if (!optimizer_ready) {{\n    reset_optimizer_state();\n    optimizer_ready = true;\n  }}\n",
         prefix);
   if (external) {
     out += fmt::format(

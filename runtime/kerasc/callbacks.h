@@ -98,7 +98,7 @@ struct EarlyStoppingOptions {
   double baseline = 0;
   bool restore_best_weights = false;
   int start_from_epoch = 0;
-  int verbose = 1;  // print "Epoch N: early stopping" and the restore line
+  int verbose = 0;  // 1: print "Epoch N: early stopping" and the restore line (Keras default 0)
 };
 
 /// keras.callbacks.EarlyStopping. Call setup() once (allocates the best-weights copy), then
@@ -208,7 +208,7 @@ struct ReduceLROnPlateauOptions {
   double min_delta = 1e-4;
   int cooldown = 0;
   double min_lr = 0;
-  int verbose = 1;  // print "Epoch N: ReduceLROnPlateau reducing learning rate to X."
+  int verbose = 0;  // 1: print "Epoch N: ReduceLROnPlateau reducing learning rate to X." (Keras default 0)
 };
 
 /// keras.callbacks.ReduceLROnPlateau. Adds "learning_rate" (the rate the epoch used) to the

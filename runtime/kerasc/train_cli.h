@@ -331,7 +331,7 @@ inline int run_train_cli(int argc, char **argv, const ModelDesc &inference, Trai
       Logs result;
       if (evaluate(m, data, batch_size, o.verbose, &result, &error) != 0) throw detail::CliError{1, error};
       if (o.verbose == 0)
-        for (const auto &kv : result.items) std::printf("%s: %s\n", kv.first.c_str(), progress::format_value(kv.second, 1).c_str());
+        for (const auto &kv : result.items) std::printf("%s: %.9g\n", kv.first.c_str(), kv.second);  // full precision for scripts
       return 0;
     }
 

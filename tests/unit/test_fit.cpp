@@ -304,6 +304,7 @@ TEST_CASE("EarlyStopping follows Keras epoch by epoch", "[fit][callbacks]") {
     const json &cfg = c["config"];
     INFO(cfg.dump());
     kerasc::EarlyStoppingOptions o;
+    o.verbose = 1;  // the fixtures ran Keras's callback with verbose=1
     o.monitor = cfg["monitor"];
     o.patience = cfg.value("patience", 0);
     o.min_delta = cfg.value("min_delta", 0.0);
@@ -350,6 +351,7 @@ TEST_CASE("ReduceLROnPlateau follows Keras epoch by epoch", "[fit][callbacks]") 
     const json &cfg = c["config"];
     INFO(cfg.dump());
     kerasc::ReduceLROnPlateauOptions o;
+    o.verbose = 1;  // the fixtures ran Keras's callback with verbose=1
     o.monitor = cfg["monitor"];
     o.factor = cfg.value("factor", 0.1);
     o.patience = cfg.value("patience", 10);
