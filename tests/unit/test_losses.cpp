@@ -11,6 +11,9 @@
 #include "kerasc/losses.h"
 
 #include <catch2/catch.hpp>
+
+#include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -60,7 +63,10 @@ TEST_CASE("losses: value and gradient match Keras/JAX", "[runtime][losses]") {
   const json cases = readFixture();
   REQUIRE(cases.size() >= 40);
   double worstValue = 0, worstGrad = 0; // largest relative deviations, reported below
+  std::map<std::string, std::pair<double, double>> perLoss; // name -> (value, gradient) worst
   for (const json &c : cases) {
+    double &lossWorst = perLoss[c["name"].get<std::string>()].first;
+    double &gradWorst = perLoss[c["name"].get<std::string>()].second;
     INFO(c["name"].get<std::string>() << " (" << c["note"].get<std::string>() << ")");
     const kerasc::LossConfig cfg = configFor(c);
     std::vector<float> yt, yp, kg;
@@ -85,6 +91,7 @@ TEST_CASE("losses: value and gradient match Keras/JAX", "[runtime][losses]") {
     INFO("loss ours " << ours << " keras " << keras);
     CHECK(std::fabs(ours - keras) <= 1e-5 * std::fabs(keras) + 1e-7);
     worstValue = std::max(worstValue, std::fabs(ours - keras) / std::max(std::fabs(keras), 1e-7));
+    lossWorst = std::max(lossWorst, std::fabs(ours - keras) / std::max(std::fabs(keras), 1e-7));
 
     // scale 2 checks that the scale multiplies the gradient; the fixture holds scale 1.
     std::vector<float> grad(yp.size(), NAN);
@@ -96,12 +103,17 @@ TEST_CASE("losses: value and gradient match Keras/JAX", "[runtime][losses]") {
       const double o = grad[i] / 2.0, k = kg[i];
       INFO("grad element " << i << ": ours " << o << " keras " << k);
       CHECK(std::fabs(o - k) <= 1e-5 * std::fabs(k) + 1e-5 * gmax);
-      if (gmax > 0)
+      if (gmax > 0) {
         worstGrad = std::max(worstGrad, std::fabs(o - k) / std::max(std::fabs(k), gmax));
+        gradWorst = std::max(gradWorst, std::fabs(o - k) / std::max(std::fabs(k), gmax));
+      }
     }
   }
+  std::ostringstream table;
+  for (const auto &[name, worst] : perLoss)
+    table << "\n  " << name << ": value " << worst.first << ", gradient " << worst.second;
   WARN("largest relative loss deviation " << worstValue << ", gradient (vs max(|g|, case max)) "
-                                          << worstGrad);
+                                          << worstGrad << "; per loss:" << table.str());
 }
 
 TEST_CASE("losses: names and aliases", "[runtime][losses]") {
