@@ -792,34 +792,12 @@ std::string initializerConfig(const std::string &text) {
                      it->second, fields);
 }
 
-/// Optimizer state floats per parameter element (Keras's optimizer variables per model
-/// variable); the generated code checks it against the runtime's optimizer_slots at init.
-int optimizerSlots(llvm::StringRef cls, DictionaryAttr config) {
-  auto number = [&](const char *key) {
-    auto v = config.getAs<FloatAttr>(key);
-    return v ? v.getValueAsDouble() : 0.0;
-  };
-  auto flag = [&](const char *key) {
-    auto v = config.getAs<BoolAttr>(key);
-    return v && v.getValue();
-  };
-  if (cls == "SGD")
-    return number("momentum") != 0.0 ? 1 : 0;
-  if (cls == "RMSprop")
-    return 1 + (number("momentum") > 0.0 ? 1 : 0) + (flag("centered") ? 1 : 0);
-  if (cls == "Adam" || cls == "AdamW")
-    return flag("amsgrad") ? 3 : 2;
-  if (cls == "Adagrad")
-    return 1;
-  return 2; // Adamax, Nadam
-}
-
 void CpuEmitter::setTrainingFunctions(func::FuncOp train, func::FuncOp test) {
   trainFunc = train;
   testFunc = test;
   auto opt = train->getAttrOfType<DictionaryAttr>("nn.optimizer");
   optimizerClass = opt.getAs<StringAttr>("class_name").str();
-  const int slots = optimizerSlots(optimizerClass, opt.getAs<DictionaryAttr>("config"));
+  const int slots = nn::optimizerStateSlots(opt);
   train.walk([&](nn::ApplyGradientsOp apply) {
     for (Attribute a : apply.getWeights()) {
       std::string name = a.cast<StringAttr>().str();

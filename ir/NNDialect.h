@@ -54,4 +54,10 @@ std::string kerasShapeText(llvm::ArrayRef<int64_t> shape);
 /// True when the type's leading dim is the dynamic batch dimension.
 bool hasBatchDim(mlir::ShapedType type);
 
+/// Optimizer state floats per trainable float for an `nn.optimizer` attribute ({class_name,
+/// config} as Keras serializes it): Keras's optimizer variables per model variable (Adam: m and
+/// v; with amsgrad also v_hat; ...). The runtime's kerasc::optimizer_slots must agree; generated
+/// code checks that at init.
+int optimizerStateSlots(mlir::DictionaryAttr optimizer);
+
 } // namespace kerasc::nn

@@ -82,6 +82,28 @@ std::string kerasShapeText(ArrayRef<int64_t> shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
+int optimizerStateSlots(DictionaryAttr optimizer) {
+  llvm::StringRef cls = optimizer.getAs<StringAttr>("class_name").getValue();
+  auto config = optimizer.getAs<DictionaryAttr>("config");
+  auto number = [&](const char *key) {
+    auto v = config ? config.getAs<FloatAttr>(key) : FloatAttr();
+    return v ? v.getValueAsDouble() : 0.0;
+  };
+  auto flag = [&](const char *key) {
+    auto v = config ? config.getAs<BoolAttr>(key) : BoolAttr();
+    return v && v.getValue();
+  };
+  if (cls == "SGD")
+    return number("momentum") != 0.0 ? 1 : 0;
+  if (cls == "RMSprop")
+    return 1 + (number("momentum") > 0.0 ? 1 : 0) + (flag("centered") ? 1 : 0);
+  if (cls == "Adam" || cls == "AdamW")
+    return flag("amsgrad") ? 3 : 2;
+  if (cls == "Adagrad")
+    return 1;
+  return 2; // Adamax (m, u), Nadam (m, v)
+}
+
 bool hasBatchDim(ShapedType type) {
   return type.hasRank() && type.getRank() >= 1 && type.isDynamicDim(0);
 }

@@ -100,22 +100,8 @@ int64_t optimizerStateBytes(mlir::func::FuncOp step, const WeightStore &weights)
     for (mlir::Attribute a : apply.getWeights())
       floats += weights.at(a.cast<mlir::StringAttr>().str()).data.size();
   });
-  auto opt = step->getAttrOfType<mlir::DictionaryAttr>("nn.optimizer");
-  llvm::StringRef cls = opt.getAs<mlir::StringAttr>("class_name").getValue();
-  auto config = opt.getAs<mlir::DictionaryAttr>("config");
-  auto number = [&](const char *key) {
-    auto v = config.getAs<mlir::FloatAttr>(key);
-    return v ? v.getValueAsDouble() : 0.0;
-  };
-  auto flag = [&](const char *key) {
-    auto v = config.getAs<mlir::BoolAttr>(key);
-    return v && v.getValue();
-  };
-  int slots = cls == "SGD"                        ? (number("momentum") != 0.0 ? 1 : 0)
-              : cls == "RMSprop"                  ? 1 + (number("momentum") > 0.0) + flag("centered")
-              : cls == "Adam" || cls == "AdamW"   ? (flag("amsgrad") ? 3 : 2)
-              : cls == "Adagrad"                  ? 1
-                                                  : 2;
+  const int slots =
+      nn::optimizerStateSlots(step->getAttrOfType<mlir::DictionaryAttr>("nn.optimizer"));
   return floats * slots * 4;
 }
 
