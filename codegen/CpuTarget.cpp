@@ -556,9 +556,15 @@ bool CpuEmitter::renderTrainingOp(Operation *op, const std::string &name, Shaped
 
 std::string CpuEmitter::renderApplyGradients(nn::ApplyGradientsOp apply) {
   std::string out = fmt::format(
-      "  // ---- optimizer ---- one {} step on {} trainable weights, then constraints\n  {{\n"
+      "  // ---- optimizer ---- one {} step on {} trainable weights{}\n  {{\n"
       "    kerasc::ParamSlot params[] = {{\n",
-      optimizerClass, apply.getGrads().size());
+      optimizerClass, apply.getGrads().size(),
+      llvm::any_of(apply.getWeights(),
+                   [&](Attribute a) {
+                     return !weights.at(a.cast<StringAttr>().str()).constraint.empty();
+                   })
+          ? ", then the weights' constraints"
+          : "");
   std::string constraints;
   for (auto it : llvm::enumerate(apply.getGrads())) {
     std::string weight = apply.getWeights()[it.index()].cast<StringAttr>().str();

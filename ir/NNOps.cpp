@@ -66,11 +66,10 @@ std::string describeOps(Operation *op) {
       body += (body.empty() ? "" : " -> ") + describeOps(&inner);
     return "fused: " + body;
   }
+  // The function of activations, binaries, losses and their gradients: "activation_grad relu".
   std::string s = op->getName().stripDialect().str();
-  if (auto act = dyn_cast<ActivationOp>(op))
-    s += " " + act.getFn().str();
-  if (auto bin = dyn_cast<BinaryOp>(op))
-    s += " " + bin.getFn().str();
+  if (auto fn = op->getAttrOfType<StringAttr>("fn"))
+    s += " " + fn.str();
   return s;
 }
 
