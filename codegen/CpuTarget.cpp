@@ -258,10 +258,14 @@ std::string CpuEmitter::scalarExpr(Operation *op, ArrayRef<std::string> a) {
     return g.getInvert() ? fmt::format("{} * {}", a[0], denom)
                          : fmt::format("{} / {}", a[0], denom);
   }
-  if (auto g = dyn_cast<nn::RegularizerGradOp>(op)) // d/dw (l1 |w| + l2 w^2)
-    return fmt::format("{0} * static_cast<float>(({1} > 0.0f) - ({1} < 0.0f)) + {2} * {1}",
-                       floatLiteral(g.getL1().convertToDouble()), a[0],
-                       floatLiteral(2.0 * g.getL2().convertToDouble()));
+  if (auto g = dyn_cast<nn::RegularizerGradOp>(op)) { // d/dw (l1 |w| + l2 w^2) [/ batch]
+    std::string d = fmt::format("{0} * static_cast<float>(({1} > 0.0f) - ({1} < 0.0f)) + {2} * {1}",
+                                floatLiteral(g.getL1().convertToDouble()), a[0],
+                                floatLiteral(2.0 * g.getL2().convertToDouble()));
+    return g.getBatchMean() && *g.getBatchMean()
+               ? fmt::format("({}) / static_cast<float>(batch)", d)
+               : d;
+  }
   // nn.activation f(x), or nn.activation_grad dy * f'(x) with the same attributes.
   const bool gradient = isa<nn::ActivationGradOp>(op);
   llvm::StringRef fn = op->getAttrOfType<StringAttr>("fn").getValue();
@@ -507,23 +511,37 @@ bool CpuEmitter::renderTrainingOp(Operation *op, const std::string &name, Shaped
     llvm::StringRef cls = op->getAttrOfType<StringAttr>("layer_class").getValue();
     auto rateAttr = op->getAttrOfType<FloatAttr>("rate");
     auto stream = op->getAttrOfType<IntegerAttr>("stream");
-    const char *kind = cls == "Dropout"           ? "Dropout"
-                       : cls == "GaussianNoise"   ? "GaussianNoise"
-                       : cls == "GaussianDropout" ? "GaussianDropout"
-                                                  : nullptr;
+    const bool spatial = cls.startswith("SpatialDropout");
+    const char *kind = cls == "Dropout" || spatial  ? "Dropout"
+                       : cls == "GaussianNoise"     ? "GaussianNoise"
+                       : cls == "GaussianDropout"   ? "GaussianDropout"
+                       : cls == "AlphaDropout"      ? "AlphaDropout"
+                                                    : nullptr;
     if (!kind || !stream) {
       std::vector<std::string> layers = nn::layerNames(op->getLoc());
       throw std::runtime_error(fmt::format(
-          "layer {}: training through {} is not supported yet (supported in training: Dropout, "
-          "GaussianNoise, GaussianDropout; compile with --inference-only for predict)",
-          layers.empty() ? std::string("?") : layers[0], cls.str()));
+          "layer {}: training through {} is not supported", layers.empty() ? std::string("?")
+                                                                          : layers[0],
+          cls.str()));
+    }
+    // SpatialDropout draws once per (sample, channel): the channel axis is the last one, or
+    // the first after the batch for channels_first.
+    std::string shape = "kerasc::NoiseShape{}";
+    if (spatial) {
+      auto channelsFirst = op->getAttrOfType<BoolAttr>("channels_first");
+      const bool first = channelsFirst && channelsFirst.getValue();
+      shape = fmt::format("kerasc::NoiseShape{{{}, {}, {}}}", nn::elementsPerSample(type),
+                          first ? type.getDimSize(1) : type.getShape().back(),
+                          first ? "true" : "false");
     }
     const bool forward = isa<nn::NoiseOp>(op);
     out += fmt::format("    kerasc::noise_{}(kerasc::NoiseKind::{}, {}, g_seed,\n"
-                       "                         kerasc::noise_stream(g_iterations, {}), {}, {}, {});\n",
+                       "                         kerasc::noise_stream(g_iterations, {}), {},\n"
+                       "                         {}, {}, {});\n",
                        forward ? "forward" : "backward", kind,
                        floatLiteral(rateAttr ? rateAttr.getValueAsDouble() : 0.0),
-                       stream.getInt(), pointer(op->getOperand(0)), name, count(op->getOperand(0)));
+                       stream.getInt(), shape, pointer(op->getOperand(0)), name,
+                       count(op->getOperand(0)));
   } else if (isa<nn::LossOp, nn::LossGradOp>(op)) {
     Value pred = op->getOperand(0), target = op->getOperand(1);
     ShapedType p = shapedType(pred);
@@ -544,10 +562,13 @@ bool CpuEmitter::renderTrainingOp(Operation *op, const std::string &name, Shaped
     out += fmt::format("    static const kerasc::RegularizerConfig config = [] {{\n"
                        "      kerasc::RegularizerConfig c; c.kind = kerasc::RegularizerKind::L1L2;\n"
                        "      c.l1 = {}; c.l2 = {}; return c; }}();\n"
-                       "    {}[0] = kerasc::regularizer_value(config, {}, {});\n",
+                       "    {}[0] = kerasc::regularizer_value(config, {}, {}){};\n",
                        floatLiteral(reg.getL1().convertToDouble()),
                        floatLiteral(reg.getL2().convertToDouble()), name,
-                       pointer(reg.getInput()), count(reg.getInput()));
+                       pointer(reg.getInput()), count(reg.getInput()),
+                       reg.getBatchMean() && *reg.getBatchMean()
+                           ? " / static_cast<float>(batch)"
+                           : "");
   } else {
     return false;
   }

@@ -388,9 +388,19 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
     for (const char *key : {"rate", "stddev"})
       if (layer.config.contains(key) && layer.config[key].is_number())
         rate = layer.config[key].get<double>();
+    // ActivityRegularization's factors (a loss term in training); SpatialDropout's layout.
+    FloatAttr l1, l2;
+    if (cls == "ActivityRegularization") {
+      l1 = builder.getF64FloatAttr(fieldOr<double>("l1", 0.0));
+      l2 = builder.getF64FloatAttr(fieldOr<double>("l2", 0.0));
+    }
+    BoolAttr channelsFirst;
+    if (cls.rfind("SpatialDropout", 0) == 0 &&
+        fieldOr<std::string>("data_format", "channels_last") == "channels_first")
+      channelsFirst = builder.getBoolAttr(true);
     return {create<nn::NoiseOp>(x, builder.getStringAttr(cls),
                                 rate ? builder.getF64FloatAttr(*rate) : FloatAttr(),
-                                IntegerAttr())};
+                                IntegerAttr(), l1, l2, channelsFirst)};
   }
   if (cls == "Dense") {
     const json &unitsCfg = field("units");

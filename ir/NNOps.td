@@ -230,13 +230,16 @@ def NN_NoiseOp : NN_ShapedOp<"noise"> {
     `layer_class` keeps the Keras class for training, `rate` its rate/stddev where it has one.
     In training functions nn-autodiff sets `stream`, the counter-based RNG stream of this layer's
     draws, shared with its nn.noise_grad so that the backward pass recomputes the same mask.
+    ActivityRegularization keeps its factors in `l1` / `l2` (nn-autodiff turns them into a
+    penalty on the loss); SpatialDropout* marks `channels_first` data.
 
     ```mlir
     %d = nn.noise %x {layer_class = "Dropout", rate = 5.000000e-01 : f64} : (tensor<?x8xf32>) -> tensor<?x8xf32>
     ```
   }];
   let arguments = (ins NN_Tensor:$input, StrAttr:$layer_class, OptionalAttr<F64Attr>:$rate,
-                   OptionalAttr<I64Attr>:$stream);
+                   OptionalAttr<I64Attr>:$stream, OptionalAttr<F64Attr>:$l1,
+                   OptionalAttr<F64Attr>:$l2, OptionalAttr<BoolAttr>:$channels_first);
 }
 
 //===----------------------------------------------------------------------------------------===//
@@ -411,23 +414,28 @@ def NN_LossGradOp : NN_ShapedOp<"loss_grad"> {
 }
 
 def NN_RegularizerOp : NN_ShapedOp<"regularizer"> {
-  let summary = "a weight regularizer's penalty: l1 * sum|w| + l2 * sum w^2";
+  let summary = "a regularizer's penalty: l1 * sum|w| + l2 * sum w^2";
   let description = [{
+    On a weight (Keras's kernel_regularizer, ...), or with `batch_mean` on an activation, divided
+    by the batch size as Keras 3 does for activity regularization.
+
     ```mlir
     %r = nn.regularizer %w {l1 = 0.0 : f64, l2 = 1.0e-02 : f64} : (tensor<4x8xf32>) -> tensor<f32>
     ```
   }];
-  let arguments = (ins NN_Tensor:$input, F64Attr:$l1, F64Attr:$l2);
+  let arguments = (ins NN_Tensor:$input, F64Attr:$l1, F64Attr:$l2,
+                   OptionalAttr<BoolAttr>:$batch_mean);
 }
 
 def NN_RegularizerGradOp : NN_ShapedOp<"regularizer_grad"> {
-  let summary = "gradient of nn.regularizer: l1 * sign(w) + 2 * l2 * w";
+  let summary = "gradient of nn.regularizer: l1 * sign(w) + 2 * l2 * w (/ batch with batch_mean)";
   let description = [{
     ```mlir
     %g = nn.regularizer_grad %w {l1 = 0.0 : f64, l2 = 1.0e-02 : f64} : (tensor<4x8xf32>) -> tensor<4x8xf32>
     ```
   }];
-  let arguments = (ins NN_Tensor:$input, F64Attr:$l1, F64Attr:$l2);
+  let arguments = (ins NN_Tensor:$input, F64Attr:$l1, F64Attr:$l2,
+                   OptionalAttr<BoolAttr>:$batch_mean);
 }
 
 def NN_ApplyGradientsOp : NN_Op<"apply_gradients"> {

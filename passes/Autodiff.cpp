@@ -51,6 +51,17 @@ private:
   bool failed_ = false;
 };
 
+/// ActivityRegularization with a non-zero factor adds a penalty (l1/l2 absent means 0).
+bool hasActivityPenalty(nn::NoiseOp noise) {
+  return noise.getLayerClass() == "ActivityRegularization" &&
+         (noise.getL1().value_or(llvm::APFloat(0.0)).convertToDouble() != 0.0 ||
+          noise.getL2().value_or(llvm::APFloat(0.0)).convertToDouble() != 0.0);
+}
+
+FloatAttr activityFactor(OpBuilder &b, llvm::Optional<llvm::APFloat> factor) {
+  return b.getF64FloatAttr(factor ? factor->convertToDouble() : 0.0);
+}
+
 bool isTrainableWeight(nn::WeightOp w) {
   auto flag = w->getAttrOfType<BoolAttr>("nn.trainable");
   return !flag || flag.getValue();
@@ -145,8 +156,18 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
         total = g.add(regLoc, total,
                       g.create<nn::RegularizerOp>(w.getLoc(), w.getResult(),
                                                   reg.getAs<FloatAttr>("l1"),
-                                                  reg.getAs<FloatAttr>("l2")));
+                                                  reg.getAs<FloatAttr>("l2"), BoolAttr()));
     }
+    // ActivityRegularization: a penalty on its input, divided by the batch size (Keras 3 does
+    // so for every activity regularizer), in both steps; the layer itself is an identity.
+    for (Operation *op : forward)
+      if (auto noise = dyn_cast<nn::NoiseOp>(op))
+        if (hasActivityPenalty(noise))
+          total = g.add(regLoc, total,
+                        g.create<nn::RegularizerOp>(noise.getLoc(), noise.getInput(),
+                                                    activityFactor(b, noise.getL1()),
+                                                    activityFactor(b, noise.getL2()),
+                                                    b.getBoolAttr(true)));
 
     if (train && failed(buildBackward(step, g, forward, predictions, targets, losses,
                                       trainableWeights, weightOrder)))
@@ -299,6 +320,15 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
                                              b.getI64IntegerAttr(size)));
           offset += size;
         }
+      } else if (auto noise = dyn_cast<nn::NoiseOp>(op);
+                 noise && noise.getLayerClass() == "ActivityRegularization") {
+        accumulate(loc, noise.getInput(), dy);
+        if (hasActivityPenalty(noise))
+          accumulate(loc, noise.getInput(),
+                     g.create<nn::RegularizerGradOp>(loc, noise.getInput(),
+                                                     activityFactor(b, noise.getL1()),
+                                                     activityFactor(b, noise.getL2()),
+                                                     b.getBoolAttr(true)));
       } else if (auto noise = dyn_cast<nn::NoiseOp>(op)) {
         IntegerAttr stream = b.getI64IntegerAttr(noiseStreams++);
         noise->setAttr("stream", stream);
@@ -312,7 +342,7 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
     // Noise layers that no gradient reached still draw in training mode.
     for (Operation *op : forward)
       if (auto noise = dyn_cast<nn::NoiseOp>(op))
-        if (!noise->hasAttr("stream"))
+        if (!noise->hasAttr("stream") && noise.getLayerClass() != "ActivityRegularization")
           noise->setAttr("stream", b.getI64IntegerAttr(noiseStreams++));
 
     // Weight gradients, summed over every use of the weight (shared layers), plus the
@@ -331,7 +361,7 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
       if (auto reg = w->getAttrOfType<DictionaryAttr>("nn.regularizer")) {
         Value d = g.create<nn::RegularizerGradOp>(w.getLoc(), w.getResult(),
                                                   reg.getAs<FloatAttr>("l1"),
-                                                  reg.getAs<FloatAttr>("l2"));
+                                                  reg.getAs<FloatAttr>("l2"), BoolAttr());
         total = total ? g.add(optLoc, total, d) : d;
       }
       if (!total)
@@ -340,6 +370,14 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
       names.push_back(b.getStringAttr(name));
     }
     b.create<nn::ApplyGradientsOp>(optLoc, weightGrads, b.getArrayAttr(names));
+    // ActivityRegularization has done its work (the penalty and its gradient) and leaves as
+    // the identity it is.
+    for (Operation *op : forward)
+      if (auto noise = dyn_cast<nn::NoiseOp>(op))
+        if (noise.getLayerClass() == "ActivityRegularization") {
+          noise.getResult().replaceAllUsesWith(noise.getInput());
+          noise.erase();
+        }
     return success();
   }
 };

@@ -81,44 +81,87 @@ inline void slice(const float *x, float *y, int64_t outer, int64_t chunk, int64_
     std::memcpy(y + o * chunk, x + o * total + offset, sizeof(float) * static_cast<size_t>(chunk));
 }
 
-/// Training-mode noise layers. Every draw is random_*(seed, stream, i) for element i of the
-/// batch, with a stream derived from the layer and the optimizer step, so the backward pass
-/// recomputes the forward pass's mask instead of storing it.
-enum class NoiseKind { Dropout, GaussianNoise, GaussianDropout };
+/// Training-mode noise layers (Keras's Dropout, SpatialDropout*, GaussianNoise, GaussianDropout,
+/// AlphaDropout). Every draw is random_*(seed, stream, counter) with a stream derived from the
+/// layer and the optimizer step, so the backward pass recomputes the forward pass's draws
+/// instead of storing a mask.
+enum class NoiseKind { Dropout, GaussianNoise, GaussianDropout, AlphaDropout };
 
 inline uint64_t noise_stream(int64_t step, int64_t layer_stream) {
   return static_cast<uint64_t>(step) * 1024u + static_cast<uint64_t>(layer_stream);
 }
 
-/// The factor element i is multiplied by (Dropout: 0 or 1 / (1 - rate); GaussianDropout:
-/// N(1, rate / (1 - rate))), or for GaussianNoise the value added (N(0, stddev)).
-inline float noise_value(NoiseKind kind, float rate, uint64_t seed, uint64_t stream, int64_t i) {
-  switch (kind) {
-  case NoiseKind::Dropout:
-    return random_uniform(seed, stream, static_cast<uint64_t>(i)) < rate ? 0.0f
-                                                                         : 1.0f / (1.0f - rate);
-  case NoiseKind::GaussianDropout:
-    return 1.0f + std::sqrt(rate / (1.0f - rate)) *
-                      random_normal(seed, stream, static_cast<uint64_t>(i));
-  case NoiseKind::GaussianNoise:
-    return rate * random_normal(seed, stream, static_cast<uint64_t>(i));
-  }
-  return 1.0f;
+/// Which draw each element uses: its own (channels == 0), or one per (sample, channel) as
+/// SpatialDropout's noise_shape (batch, 1, ..., channels) asks, so whole feature maps drop.
+struct NoiseShape {
+  int64_t sample_size = 0; // elements per sample
+  int64_t channels = 0;    // 0: element-wise
+  bool channels_first = false;
+};
+
+inline uint64_t noise_counter(const NoiseShape &shape, int64_t i) {
+  if (shape.channels == 0)
+    return static_cast<uint64_t>(i);
+  const int64_t sample = i / shape.sample_size, r = i % shape.sample_size;
+  const int64_t channel =
+      shape.channels_first ? r / (shape.sample_size / shape.channels) : r % shape.channels;
+  return static_cast<uint64_t>(sample * shape.channels + channel);
 }
 
+/// AlphaDropout keeps mean and variance of SELU activations: dropped values become alpha_p, and
+/// y = a * x + b (Keras's alpha_dropout.py).
+struct AlphaDropoutAffine {
+  float a, b;
+  static constexpr float alpha_p = -1.6732632423543772848170429916717f * 1.0507009873554804934193349852946f;
+  explicit AlphaDropoutAffine(float rate)
+      : a(static_cast<float>(
+            std::pow((1.0 - rate) * (1.0 + rate * double(alpha_p) * double(alpha_p)), -0.5))),
+        b(-a * alpha_p * rate) {}
+};
+
 inline void noise_forward(NoiseKind kind, float rate, uint64_t seed, uint64_t stream,
-                          const float *x, float *y, int64_t count) {
+                          const NoiseShape &shape, const float *x, float *y, int64_t count) {
+  const AlphaDropoutAffine alpha(rate);
   for (int64_t i = 0; i < count; ++i) {
-    const float v = noise_value(kind, rate, seed, stream, i);
-    y[i] = kind == NoiseKind::GaussianNoise ? x[i] + v : x[i] * v;
+    const uint64_t c = noise_counter(shape, i);
+    switch (kind) {
+    case NoiseKind::Dropout: // kept with probability 1 - rate, scaled by 1 / (1 - rate)
+      y[i] = random_uniform(seed, stream, c) < rate ? 0.0f : x[i] / (1.0f - rate);
+      break;
+    case NoiseKind::GaussianNoise: // rate holds the stddev
+      y[i] = x[i] + rate * random_normal(seed, stream, c);
+      break;
+    case NoiseKind::GaussianDropout: // multiplicative N(1, rate / (1 - rate))
+      y[i] = x[i] * (1.0f + std::sqrt(rate / (1.0f - rate)) * random_normal(seed, stream, c));
+      break;
+    case NoiseKind::AlphaDropout:
+      y[i] = random_uniform(seed, stream, c) >= rate ? alpha.a * x[i] + alpha.b
+                                                     : alpha.a * AlphaDropoutAffine::alpha_p + alpha.b;
+      break;
+    }
   }
 }
 
 inline void noise_backward(NoiseKind kind, float rate, uint64_t seed, uint64_t stream,
-                           const float *dy, float *dx, int64_t count) {
-  for (int64_t i = 0; i < count; ++i)
-    dx[i] = kind == NoiseKind::GaussianNoise ? dy[i]
-                                             : dy[i] * noise_value(kind, rate, seed, stream, i);
+                           const NoiseShape &shape, const float *dy, float *dx, int64_t count) {
+  const AlphaDropoutAffine alpha(rate);
+  for (int64_t i = 0; i < count; ++i) {
+    const uint64_t c = noise_counter(shape, i);
+    switch (kind) {
+    case NoiseKind::Dropout:
+      dx[i] = random_uniform(seed, stream, c) < rate ? 0.0f : dy[i] / (1.0f - rate);
+      break;
+    case NoiseKind::GaussianNoise:
+      dx[i] = dy[i];
+      break;
+    case NoiseKind::GaussianDropout:
+      dx[i] = dy[i] * (1.0f + std::sqrt(rate / (1.0f - rate)) * random_normal(seed, stream, c));
+      break;
+    case NoiseKind::AlphaDropout:
+      dx[i] = random_uniform(seed, stream, c) >= rate ? alpha.a * dy[i] : 0.0f;
+      break;
+    }
+  }
 }
 
 } // namespace kerasc
