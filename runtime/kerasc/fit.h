@@ -215,7 +215,7 @@ inline int fit(TrainableModel &m, const FitOptions &o, const Dataset &train, con
     if (error)
       *error = "batch size " + std::to_string(o.batch_size) + " is outside 1.." +
                std::to_string(m.max_batch) + " (the model was compiled for batches up to " +
-               std::to_string(m.max_batch) + ")";
+               std::to_string(m.max_batch) + "; recompile with kerasc compile --max-batch N)";
     return 1;
   }
   // validation_split: Keras's train_validation_split keeps the first floor(n * (1 - split)).
