@@ -6,6 +6,7 @@
 // Header-only, standard library only, no heap allocation.
 #pragma once
 
+#include "kerasc/names.h"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -34,19 +35,9 @@ inline RegularizerConfig default_regularizer_config(RegularizerKind kind) {
 
 /// Class names and snake_case names as Keras's regularizers.get() accepts them.
 inline bool regularizer_kind_from_name(const char *name, RegularizerKind *kind) {
-  static const struct { const char *a, *b; RegularizerKind k; } table[] = {
+  static const KerasName<RegularizerKind> table[] = {
       {"L1", "l1", RegularizerKind::L1}, {"L2", "l2", RegularizerKind::L2}, {"L1L2", "l1l2", RegularizerKind::L1L2}};
-  for (const auto &e : table) {
-    for (const char *cand : {e.a, e.b}) {
-      const char *p = name, *q = cand;
-      while (*p && *p == *q) ++p, ++q;
-      if (*p == 0 && *q == 0) {
-        *kind = e.k;
-        return true;
-      }
-    }
-  }
-  return false;
+  return find_keras_name(table, name, kind);
 }
 
 /// Keras's penalty: l1 * sum|w| + l2 * sum w^2 (a term is skipped when its factor is 0).
@@ -103,22 +94,12 @@ inline ConstraintConfig default_constraint_config(ConstraintKind kind) {
 
 /// Class names and snake_case names ("max_norm", "non_neg", "unit_norm", "min_max_norm").
 inline bool constraint_kind_from_name(const char *name, ConstraintKind *kind) {
-  static const struct { const char *a, *b; ConstraintKind k; } table[] = {
+  static const KerasName<ConstraintKind> table[] = {
       {"MaxNorm", "max_norm", ConstraintKind::MaxNorm},
       {"NonNeg", "non_neg", ConstraintKind::NonNeg},
       {"UnitNorm", "unit_norm", ConstraintKind::UnitNorm},
       {"MinMaxNorm", "min_max_norm", ConstraintKind::MinMaxNorm}};
-  for (const auto &e : table) {
-    for (const char *cand : {e.a, e.b}) {
-      const char *p = name, *q = cand;
-      while (*p && *p == *q) ++p, ++q;
-      if (*p == 0 && *q == 0) {
-        *kind = e.k;
-        return true;
-      }
-    }
-  }
-  return false;
+  return find_keras_name(table, name, kind);
 }
 
 namespace detail {

@@ -6,6 +6,7 @@
 // Header-only, standard library only. Runs at init time only (orthogonal allocates).
 #pragma once
 
+#include "kerasc/names.h"
 #include "rng.h"
 
 #include <algorithm>
@@ -50,7 +51,7 @@ inline InitializerConfig default_initializer_config(InitializerKind kind) {
 
 /// Class names and snake_case names as keras.initializers.get() accepts them.
 inline bool initializer_kind_from_name(const char *name, InitializerKind *kind) {
-  static const struct { const char *a, *b; InitializerKind k; } table[] = {
+  static const KerasName<InitializerKind> table[] = {
       {"Zeros", "zeros", InitializerKind::Zeros},
       {"Ones", "ones", InitializerKind::Ones},
       {"Constant", "constant", InitializerKind::Constant},
@@ -69,16 +70,7 @@ inline bool initializer_kind_from_name(const char *name, InitializerKind *kind) 
       {"Identity", "identity", InitializerKind::Identity},
       {"IdentityInitializer", "identity_initializer", InitializerKind::Identity},
   };
-  for (const auto &e : table)
-    for (const char *cand : {e.a, e.b}) {
-      const char *p = name, *q = cand;
-      while (*p && *p == *q) ++p, ++q;
-      if (*p == 0 && *q == 0) {
-        *kind = e.k;
-        return true;
-      }
-    }
-  return false;
+  return find_keras_name(table, name, kind);
 }
 
 /// Keras's compute_fans: (fan_in, fan_out) of a weight shape. Rank 0: 1, 1; rank 1: n, n;

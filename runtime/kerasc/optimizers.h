@@ -12,6 +12,7 @@
 //   gradient_accumulation_steps) must be rejected by the compiler when set.
 #pragma once
 
+#include "kerasc/names.h"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -68,29 +69,16 @@ inline OptimizerConfig default_optimizer_config(OptimizerKind kind) {
   return c;
 }
 
-namespace detail {
-inline bool name_equals(const char *a, const char *b) {
-  for (; *a && *b; ++a, ++b)
-    if (*a != *b) return false;
-  return *a == *b;
-}
-} // namespace detail
-
 /// Keras's optimizer identifiers: the class names and the lower-case strings that
 /// keras.optimizers.get() accepts ("adam", "sgd", "rmsprop", "adamw", "adagrad", "adamax", "nadam").
 inline bool optimizer_kind_from_name(const char *name, OptimizerKind *kind) {
-  static const struct { const char *a, *b; OptimizerKind k; } table[] = {
+  static const KerasName<OptimizerKind> table[] = {
       {"SGD", "sgd", OptimizerKind::SGD},         {"RMSprop", "rmsprop", OptimizerKind::RMSprop},
       {"Adam", "adam", OptimizerKind::Adam},      {"AdamW", "adamw", OptimizerKind::AdamW},
       {"Adagrad", "adagrad", OptimizerKind::Adagrad}, {"Adamax", "adamax", OptimizerKind::Adamax},
       {"Nadam", "nadam", OptimizerKind::Nadam},
   };
-  for (const auto &e : table)
-    if (detail::name_equals(name, e.a) || detail::name_equals(name, e.b)) {
-      *kind = e.k;
-      return true;
-    }
-  return false;
+  return find_keras_name(table, name, kind);
 }
 
 /// State floats per parameter element: the number of Keras optimizer variables per model variable.
