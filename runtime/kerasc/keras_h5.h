@@ -245,6 +245,22 @@ inline void commit_staged(const std::vector<std::vector<float>> &staged, TensorS
                   static_cast<size_t>(slots[i].count) * sizeof(float));
 }
 
+/// The common end of both loaders: `id` is what H5Fopen returned. Reads and checks every slot
+/// first, then copies, so a bad file changes nothing.
+inline bool load_opened(hid_t id, const std::string &label, TensorSlot *slots, int n,
+                        std::string *error) {
+  H5Handle file(id, H5Fclose);
+  if (!file.ok()) {
+    *error = label + ": corrupt HDF5 file";
+    return false;
+  }
+  std::vector<std::vector<float>> staged;
+  if (!h5_stage_slots(file.get(), label, slots, n, &staged, error))
+    return false;
+  commit_staged(staged, slots, n);
+  return true;
+}
+
 /// Fails when the first bytes are not HDF5's signature, so "not an HDF5 file" is told apart
 /// from "a corrupt one" (HDF5 also accepts a signature at 512, 1024, ...; Keras files have it at
 /// 0).
@@ -373,16 +389,8 @@ inline bool load_keras_weights_h5(const char *path, TensorSlot *slots, int n, st
     *error = label + ": not an HDF5 file";
     return false;
   }
-  H5Handle file(H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file.ok()) {
-    *error = label + ": corrupt HDF5 file";
-    return false;
-  }
-  std::vector<std::vector<float>> staged;
-  if (!h5_detail::h5_stage_slots(file.get(), label, slots, n, &staged, error))
-    return false;
-  h5_detail::commit_staged(staged, slots, n);
-  return true;
+  return h5_detail::load_opened(H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), label, slots, n,
+                                error);
 }
 
 /// As load_keras_weights_h5, from an HDF5 file image in memory (e.g. model.weights.h5 taken out
@@ -407,16 +415,8 @@ inline bool load_keras_weights_h5_image(const void *image, size_t size, const ch
   // HDF5 tells open files apart by name, so every image gets its own.
   static unsigned long images = 0;
   const std::string name = "kerasc-weights-image-" + std::to_string(images++);
-  H5Handle file(H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
-  if (!file.ok()) {
-    *error = std::string(label) + ": corrupt HDF5 file";
-    return false;
-  }
-  std::vector<std::vector<float>> staged;
-  if (!h5_detail::h5_stage_slots(file.get(), label, slots, n, &staged, error))
-    return false;
-  h5_detail::commit_staged(staged, slots, n);
-  return true;
+  return h5_detail::load_opened(H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl.get()), label, slots,
+                                n, error);
 }
 
 /// Loads weights from either a `.weights.h5` file or the model.weights.h5 inside a `.keras`
