@@ -155,6 +155,14 @@ private:
     return name;
   }
   std::string weightSymbol(llvm::StringRef name) { return "w_" + identifier(name); }
+  /// The first line of a kernel block: its timer for `bench --profile`, named after the function
+  /// being rendered and the block's layer and ops (compiled out unless KERASC_PROFILE is set).
+  std::string kernelTimer(const std::string &label) const {
+    std::string escaped;
+    for (char c : timerScope + ": " + label)
+      escaped += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    return "    KERASC_KERNEL_TIMER(\"" + escaped + "\");\n";
+  }
 
   /// A model input or output as the generated API exposes it.
   struct Port {
@@ -177,6 +185,7 @@ private:
   std::vector<std::string> usedWeights; // in first-use order
   int tempCounter = 0;
   int64_t fixedBytes = 0; // size of the fixed-size region of the function being rendered
+  std::string timerScope; // "predict", "train_step" or "test_step": names kernel timers
 
   // --- training (when the module has the nn-autodiff step functions) ---
 public:

@@ -268,7 +268,7 @@ bool CpuEmitter::renderTrainingOp(Operation *op, const std::string &name, Shaped
 
 std::string CpuEmitter::renderApplyGradients(nn::ApplyGradientsOp apply) {
   std::string out = fmt::format(
-      "  // ---- optimizer ---- one {} step on {} trainable weights{}\n  {{\n"
+      "  // ---- optimizer ---- one {} step on {} trainable weights{}\n  {{\n{}"
       "    kerasc::ParamSlot params[] = {{\n",
       optimizerClass, apply.getGrads().size(),
       llvm::any_of(apply.getWeights(),
@@ -276,7 +276,8 @@ std::string CpuEmitter::renderApplyGradients(nn::ApplyGradientsOp apply) {
                      return !weights.at(a.cast<StringAttr>().str()).constraint.empty();
                    })
           ? ", then the weights' constraints"
-          : "");
+          : "",
+      kernelTimer("optimizer: " + optimizerClass));
   std::string constraints;
   for (auto it : llvm::enumerate(apply.getGrads())) {
     std::string weight = apply.getWeights()[it.index()].cast<StringAttr>().str();
@@ -657,6 +658,9 @@ std::string CpuEmitter::trainingHeader() {
       " * batch * {0}_TARGETk_SIZE floats (class indices as floats for sparse losses). Not\n"
       " * thread-safe; weights are updated in place. Functions return 0 on success. */\n"
       "{1}#define {0}_NUM_METRICS {2}\n"
+      "/* Scratch memory of the training step: fixed bytes plus bytes per sample. */\n"
+      "#define {0}_TRAIN_ARENA_FIXED_BYTES {4}\n"
+      "#define {0}_TRAIN_ARENA_BYTES_PER_SAMPLE {5}\n"
       "/* One optimizer step on 1 <= batch <= {0}_MAX_BATCH samples; *loss receives the batch loss. */\n"
       "int {3}_train_step(const float *const *inputs, const float *const *targets, long long batch,\n"
       "                  float *loss);\n"
@@ -672,7 +676,8 @@ std::string CpuEmitter::trainingHeader() {
       "/* Weights and optimizer state in kerasc's native checkpoint format (KERASCK1). */\n"
       "int {3}_save_checkpoint(const char *path);\n"
       "int {3}_load_checkpoint(const char *path);\n",
-      macro, targets, numMetrics, prefix);
+      macro, targets, numMetrics, prefix, funcAttr(trainFunc, "nn.fixed_bytes"),
+      funcAttr(trainFunc, "nn.arena_bytes"));
 }
 
 } // namespace kerasc::cpu

@@ -24,7 +24,16 @@ struct EmitOptions {
   std::string kerasConfig;       // the model's Keras 3 config.json ("" if unknown): lets a
                                  // training build write .keras archives of trained weights
   std::string kerasVersion;      // for the archive's metadata.json
+  std::string cpu = "native";    // target CPU of the generated build: native, x86-64-v3 or
+                                 // generic (see cpuFlags)
 };
+
+/// The CPU choices of `kerasc compile --cpu`, and the compiler flags each one puts in the
+/// generated CMakeLists.txt: native = this machine (AVX-512 where present), x86-64-v3 = AVX2 +
+/// FMA machines, generic = no -march (the compiler's default ISA: the portable kernels).
+/// Call only with one of cpuNames().
+std::string cpuFlags(const std::string &cpu);
+std::vector<std::string> cpuNames();
 
 /// One file of the output directory, relative path and contents (text or binary bytes).
 struct OutputFile {

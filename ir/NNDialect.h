@@ -48,6 +48,19 @@ std::vector<std::string> layerNames(mlir::Location loc);
 /// op its body, "fused: matmul -> bias_add -> activation relu".
 std::string describeOps(mlir::Operation *op);
 
+/// Work and traffic of one kernel (a top-level op of a planned function), for `--report`.
+/// Each figure has a part that scales with the batch (per sample) and a fixed part (weights,
+/// weight gradients). FLOPs count a multiply-add as 2 and every elementwise op (activation,
+/// bias add, gradient rule) as 1 per element; softmax, losses and optimizer updates use fixed
+/// per-element estimates (5, 4 and 10). Bytes are float32 operands read and results written,
+/// each once: the memory traffic fusion removes shows up as fewer bytes. Views cost nothing.
+struct KernelCost {
+  int64_t flopsPerSample = 0, flopsFixed = 0;
+  int64_t readPerSample = 0, readFixed = 0;
+  int64_t writtenPerSample = 0, writtenFixed = 0;
+};
+KernelCost kernelCost(mlir::Operation *op);
+
 /// A shape as Keras prints it: "(None, 8)", with None for the dynamic batch dimension.
 std::string kerasShapeText(llvm::ArrayRef<int64_t> shape);
 

@@ -73,6 +73,62 @@ std::string describeOps(Operation *op) {
   return s;
 }
 
+namespace {
+
+/// Adds the elements of `type` (x `factor`) to the per-sample or the fixed part.
+void addElements(ShapedType type, int64_t factor, int64_t &perSample, int64_t &fixed) {
+  (hasBatchDim(type) ? perSample : fixed) += elementsPerSample(type) * factor;
+}
+
+/// FLOPs of one op on its own (not counting memory), split into per-sample and fixed parts.
+void addFlops(Operation *op, KernelCost &cost) {
+  auto shaped = [](Value v) { return v.getType().cast<ShapedType>(); };
+  auto perElement = [&](Value v, int64_t n) {
+    addElements(shaped(v), n, cost.flopsPerSample, cost.flopsFixed);
+  };
+  if (auto fused = dyn_cast<FusedOp>(op)) {
+    for (Operation &inner : fused.getBody().front().without_terminator())
+      addFlops(&inner, cost);
+  } else if (auto mm = dyn_cast<MatMulOp>(op)) {
+    perElement(mm.getResult(), 2 * shaped(mm.getKernel()).getDimSize(0));
+  } else if (auto gi = dyn_cast<MatMulGradInputOp>(op)) {
+    perElement(gi.getResult(), 2 * shaped(gi.getKernel()).getDimSize(1));
+  } else if (auto gk = dyn_cast<MatMulGradKernelOp>(op)) {
+    // Every input row meets every column of dy: 2 * N per input element.
+    perElement(gk.getInput(), 2 * shaped(gk.getGrad()).getShape().back());
+  } else if (isa<SoftmaxOp, SoftmaxGradOp>(op)) {
+    perElement(op->getResult(0), 5);
+  } else if (isa<LossOp, LossGradOp>(op)) {
+    perElement(op->getOperand(0), 4);
+  } else if (isa<ApplyGradientsOp>(op)) {
+    for (Value grad : op->getOperands())
+      perElement(grad, 10);
+  } else if (isa<ReduceToOp, RegularizerOp>(op)) {
+    perElement(op->getOperand(0), 1);
+  } else if (isElementwise(op) ||
+             isa<ActivationGradOp, BinaryGradOp, PReluGradOp, NormalizeGradOp,
+                 RegularizerGradOp, NoiseOp, NoiseGradOp>(op)) {
+    perElement(op->getResult(0), 1);
+  } // data movement (transpose, concat, repeat, slice): no arithmetic
+}
+
+} // namespace
+
+KernelCost kernelCost(Operation *op) {
+  KernelCost cost;
+  if (isa<ReshapeOp, WeightOp>(op))
+    return cost;
+  addFlops(op, cost);
+  for (Value operand : op->getOperands())
+    addElements(operand.getType().cast<ShapedType>(), 4, cost.readPerSample, cost.readFixed);
+  for (Value result : op->getResults())
+    addElements(result.getType().cast<ShapedType>(), 4, cost.writtenPerSample,
+                cost.writtenFixed);
+  if (isa<ApplyGradientsOp>(op)) // reads and writes the weights it updates, besides the grads
+    cost.writtenFixed += cost.readFixed, cost.readFixed *= 2;
+  return cost;
+}
+
 std::string kerasShapeText(ArrayRef<int64_t> shape) {
   std::string s = "(";
   for (size_t i = 0; i < shape.size(); ++i)

@@ -116,6 +116,72 @@ std::string trainingSummary(mlir::ModuleOp module, int64_t batch) {
                      intAttr(step, "nn.no_reuse_bytes"));
 }
 
+/// "a/sample + b" for a cost with a per-sample and a fixed part (either may be 0).
+std::string perSampleText(int64_t perSample, int64_t fixed) {
+  if (!fixed)
+    return fmt::format("{}/sample", perSample);
+  return perSample ? fmt::format("{}/sample + {}", perSample, fixed) : std::to_string(fixed);
+}
+
+/// One Markdown table row per kernel of `func`: fused ops, FLOPs, bytes, where the result lives;
+/// then the totals at batch 1 and at `batch`.
+std::string kernelTable(mlir::func::FuncOp func, const char *title, int64_t batch) {
+  std::string out = fmt::format(
+      "## {} ({})\n\n"
+      "FLOPs: multiply-add = 2, elementwise op = 1 per element. Bytes: float32 operands read and "
+      "results written once each (what fusion saves is the traffic of intermediates). Arena "
+      "offsets are bytes per sample, plus the fixed region's size for batch-independent "
+      "buffers.\n\n"
+      "| # | layer(s) | ops | output | storage | FLOPs | bytes read | bytes written |\n"
+      "|---:|---|---|---|---|---:|---:|---:|\n",
+      title, func.getName().str());
+  nn::KernelCost total;
+  int index = 0;
+  for (mlir::Operation &op : func.getBody().front()) {
+    if (mlir::isa<nn::WeightOp, mlir::func::ReturnOp>(op))
+      continue;
+    std::string layers;
+    for (const std::string &layer : nn::layerNames(op.getLoc()))
+      layers += (layers.empty() ? "" : ", ") + layer;
+    std::string type;
+    if (op.getNumResults()) {
+      llvm::raw_string_ostream typeText(type);
+      op.getResult(0).getType().print(typeText);
+    }
+    std::string storage = op.getNumResults() ? "view of its input" : "in place (weights)";
+    if (auto o = op.getAttrOfType<mlir::IntegerAttr>("nn.arena_offset"))
+      storage = fmt::format("arena @ {} B/sample", o.getInt());
+    else if (auto o = op.getAttrOfType<mlir::IntegerAttr>("nn.fixed_offset"))
+      storage = fmt::format("arena @ {} B (fixed)", o.getInt());
+    else if (auto o = op.getAttrOfType<mlir::IntegerAttr>("nn.output"))
+      storage = fmt::format("output {}", o.getInt());
+    const nn::KernelCost c = nn::kernelCost(&op);
+    for (auto [sum, add] : {std::pair{&total.flopsPerSample, c.flopsPerSample},
+                            {&total.flopsFixed, c.flopsFixed},
+                            {&total.readPerSample, c.readPerSample},
+                            {&total.readFixed, c.readFixed},
+                            {&total.writtenPerSample, c.writtenPerSample},
+                            {&total.writtenFixed, c.writtenFixed}})
+      *sum += add;
+    out += fmt::format("| {} | {} | {} | `{}` | {} | {} | {} | {} |\n", index++, layers,
+                       nn::describeOps(&op), type, storage,
+                       perSampleText(c.flopsPerSample, c.flopsFixed),
+                       perSampleText(c.readPerSample, c.readFixed),
+                       perSampleText(c.writtenPerSample, c.writtenFixed));
+  }
+  auto at = [](int64_t perSample, int64_t fixed, int64_t b) { return perSample * b + fixed; };
+  out += fmt::format(
+      "\nTotal: {} kernels; {} FLOPs and {} bytes moved at batch 1, {} FLOPs and {} bytes at "
+      "batch {}.\n\n",
+      index, at(total.flopsPerSample, total.flopsFixed, 1),
+      at(total.readPerSample + total.writtenPerSample, total.readFixed + total.writtenFixed, 1),
+      at(total.flopsPerSample, total.flopsFixed, batch),
+      at(total.readPerSample + total.writtenPerSample, total.readFixed + total.writtenFixed,
+         batch),
+      batch);
+  return out;
+}
+
 /// The memory plan and kernels of a planned module, as a Markdown report.
 std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch, const WeightStore &weights) {
   auto func = *module.getOps<mlir::func::FuncOp>().begin();
@@ -149,25 +215,9 @@ std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch, const WeightSt
         fixed + perSample * maxBatch, noReuseFixed + noReuse * maxBatch,
         lowerFixed + lower * maxBatch, optimizerStateBytes(step, weights));
   }
-  out += "## Kernels\n\n| # | layer(s) | ops | output | storage |\n|---:|---|---|---|---|\n";
-  int index = 0;
-  for (mlir::Operation &op : func.getBody().front()) {
-    if (mlir::isa<nn::WeightOp, mlir::func::ReturnOp>(op))
-      continue;
-    std::string layers;
-    for (const std::string &layer : nn::layerNames(op.getLoc()))
-      layers += (layers.empty() ? "" : ", ") + layer;
-    std::string type;
-    llvm::raw_string_ostream typeText(type);
-    op.getResult(0).getType().print(typeText);
-    std::string storage = "view of its input";
-    if (auto o = op.getAttrOfType<mlir::IntegerAttr>("nn.arena_offset"))
-      storage = fmt::format("arena @ {} B/sample", o.getInt());
-    else if (auto o = op.getAttrOfType<mlir::IntegerAttr>("nn.output"))
-      storage = fmt::format("output {}", o.getInt());
-    out += fmt::format("| {} | {} | {} | `{}` | {} |\n", index++, layers, nn::describeOps(&op),
-                       typeText.str(), storage);
-  }
+  out += kernelTable(func, "Kernels", maxBatch);
+  if (mlir::func::FuncOp step = trainingStep(module))
+    out += kernelTable(step, "Training step kernels", maxBatch);
   return out;
 }
 
@@ -206,6 +256,10 @@ int compileMain(int argc, char **argv) {
                                       "the output with -O0; -O1..3 fuse and pass the level on"),
                              cl::cat(category));
   cl::opt<bool> noFuse("no-fuse", cl::desc("Do not run nn-fuse-epilogues"), cl::cat(category));
+  cl::opt<std::string> cpu("cpu", cl::desc("Target CPU of the generated build: native (this "
+                                           "machine, default), x86-64-v3 (AVX2+FMA) or generic "
+                                           "(portable kernels)"),
+                           cl::init("native"), cl::cat(category));
   cl::opt<std::string> emit("emit", cl::desc("What to produce: cpp (an output directory) or "
                                              "mlir (the optimized IR)"),
                             cl::init("cpp"), cl::cat(category));
@@ -255,7 +309,8 @@ int compileMain(int argc, char **argv) {
 
   if (optLevel > 3 || (emit != "cpp" && emit != "mlir") ||
       (weightsMode != "embedded" && weightsMode != "external") || maxBatch < 0 ||
-      (learningRate.getNumOccurrences() && learningRate <= 0.0) || (train && inferenceOnly)) {
+      (learningRate.getNumOccurrences() && learningRate <= 0.0) || (train && inferenceOnly) ||
+      !llvm::is_contained(cpuNames(), cpu.getValue())) {
     std::fputs("kerasc: error: invalid option value (see kerasc compile --help)\n", stderr);
     return 2;
   }
@@ -322,6 +377,7 @@ int compileMain(int argc, char **argv) {
   options.sourceFile = llvm::sys::path::filename(modelPath).str();
   options.externalWeights = weightsMode == "external";
   options.optLevel = static_cast<int>(optLevel);
+  options.cpu = cpu;
   options.maxBatch = batchLimit;
   options.variables = model.variables;
   options.kerasConfig = spec.kerasConfigText;
