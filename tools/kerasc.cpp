@@ -9,6 +9,7 @@
 #include "frontend/ModelReader.h"
 #include "ir/NNDialect.h"
 #include "passes/Passes.h"
+#include "tools/Compare.h"
 #include "tools/ConvertWeights.h"
 #include "tools/Supervise.h"
 
@@ -37,7 +38,8 @@ int usage() {
   std::fputs("kerasc: compile Keras models into standalone C++ programs\n\n"
              "usage: kerasc compile MODEL -o DIR [options]   (kerasc compile --help)\n"
              "       kerasc summary MODEL                    (kerasc summary --help)\n"
-             "       kerasc convert IN -o OUT [--model M]    (kerasc convert --help)\n\n"
+             "       kerasc convert IN -o OUT [--model M]    (kerasc convert --help)\n"
+             "       kerasc compare MODEL [options]          (kerasc compare --help)\n\n"
              "MODEL is a Keras 3 .keras file, a legacy .h5 file, or a model.json (with\n"
              "model.weights.h5 beside it).\n",
              stdout);
@@ -453,6 +455,15 @@ int main(int argc, char **argv) {
   if (command == "--help" || command == "-h" || command == "help") {
     usage();
     return 0;
+  }
+  if (command == "compare") {
+    // Outside the supervised child: compare parses no model itself (each compile it runs is
+    // supervised on its own) and its builds and timings would outlast the read time limit.
+    std::string program = "kerasc compare";
+    argv[1] = program.data();
+    const std::string self =
+        llvm::sys::fs::getMainExecutable(argv[0], reinterpret_cast<void *>(&usage));
+    return compareMain(argc - 1, argv + 1, self.c_str());
   }
   if (command != "compile" && command != "summary" && command != "convert") {
     std::fprintf(stderr, "kerasc: unknown command '%s'\n", command.c_str());

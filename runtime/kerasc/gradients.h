@@ -51,6 +51,18 @@ inline void reduce_to(const float *x, float *y, int64_t count, int64_t y_count,
                       int64_t sample_size, int64_t batch_stride, const int64_t *dims,
                       const int64_t *strides, int rank) {
   std::memset(y, 0, sizeof(float) * static_cast<size_t>(y_count));
+  bool row_broadcast = batch_stride == 0 && rank >= 1 && strides[rank - 1] == 1 &&
+                       dims[rank - 1] == y_count;
+  for (int d = 0; d + 1 < rank; ++d)
+    row_broadcast = row_broadcast && strides[d] == 0;
+  if (row_broadcast) {
+    // The common case, a bias gradient: y is one row broadcast over every leading axis, so the
+    // sum runs down the rows of x viewed as [count / y_count, y_count] (vectorizes).
+    for (int64_t row = 0; row < count; row += y_count)
+      for (int64_t j = 0; j < y_count; ++j)
+        y[j] += x[row + j];
+    return;
+  }
   for (int64_t i = 0; i < count; ++i)
     y[broadcast_offset(i, sample_size, batch_stride, dims, strides, rank)] += x[i];
 }
