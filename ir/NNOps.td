@@ -288,7 +288,9 @@ def NN_ReduceToOp : NN_ShapedOp<"reduce_to"> {
 def NN_ActivationGradOp : NN_ShapedOp<"activation_grad"> {
   let summary = "dy * f'(x) for an nn.activation with the same attributes";
   let description = [{
-    `input` is the forward op's input `x`.
+    `input` is the forward op's input `x` — or, for plain relu and relu6, may be its output
+    `f(x)`: their derivative is the same at both (nn-autodiff passes the output so the
+    pre-activation need not stay alive).
 
     ```mlir
     %dx = nn.activation_grad %dy, %x {fn = "tanh"} : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>

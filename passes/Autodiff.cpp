@@ -252,13 +252,20 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
         if (needs.contains(bias.getBias()))
           accumulate(loc, bias.getBias(), g.reduceTo(loc, dy, bias.getBias()));
       } else if (auto act = dyn_cast<nn::ActivationOp>(op)) {
+        // Plain relu and relu6 have the same derivative at x and at y = f(x) (y > 0 exactly
+        // when x > 0; 0 < y < 6 exactly when 0 < x < 6). Differentiating at the output leaves
+        // the pre-activation with one use, so matmul + bias + relu still fuse in the training
+        // step and the pre-activation buffer is not kept for the backward pass.
+        const bool plainRelu =
+            (act.getFn() == "relu" || act.getFn() == "relu6") && !act.getMaxValueAttr() &&
+            !act.getThresholdAttr() && (!act.getAlphaAttr() || act.getAlpha()->isZero());
         if (act.getFn() == "linear")
           accumulate(loc, act.getInput(), dy);
         else
           accumulate(loc, act.getInput(),
-                     g.create<nn::ActivationGradOp>(loc, dy, act.getInput(), act.getFnAttr(),
-                                                    act.getAlphaAttr(), act.getMaxValueAttr(),
-                                                    act.getThresholdAttr()));
+                     g.create<nn::ActivationGradOp>(
+                         loc, dy, plainRelu ? act.getResult() : act.getInput(), act.getFnAttr(),
+                         act.getAlphaAttr(), act.getMaxValueAttr(), act.getThresholdAttr()));
       } else if (auto rescale = dyn_cast<nn::RescaleOp>(op)) {
         accumulate(loc, rescale.getInput(),
                    g.create<nn::RescaleOp>(loc, dy, rescale.getScaleAttr(),

@@ -187,6 +187,19 @@ inline double current_learning_rate(const OptimizerConfig &c, int64_t iterations
 
 namespace detail {
 
+/// Adam's (and AdamW's) update of one variable, Keras's formula. The buffers never alias, which
+/// __restrict tells the compiler so the loop vectorizes: this is the whole optimizer step's
+/// memory traffic (four floats per weight).
+inline void adam_update(float *__restrict w, const float *__restrict g, float *__restrict m,
+                        float *__restrict v, int64_t count, float alpha, float one_minus_beta_1,
+                        float one_minus_beta_2, float eps) {
+  for (int64_t i = 0; i < count; ++i) {
+    m[i] = m[i] + (g[i] - m[i]) * one_minus_beta_1;
+    v[i] = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2;
+    w[i] = w[i] - (m[i] * alpha) / (std::sqrt(v[i]) + eps);
+  }
+}
+
 inline float sum_squares(const float *g, int64_t n) {
   // Accumulated in double, rounded once: within an ulp of XLA's float32 reduction.
   double s = 0.0;
@@ -324,15 +337,15 @@ inline void optimizer_apply(const OptimizerConfig &c, int64_t &iterations, Param
       const float beta_1_power = std::pow(beta_1, local_step);
       const float beta_2_power = std::pow(beta_2, local_step);
       const float alpha = lr * std::sqrt(1.0f - beta_2_power) / (1.0f - beta_1_power);
-      for (int64_t i = 0; i < count; ++i) {
-        s0[i] = s0[i] + (g[i] - s0[i]) * one_minus_beta_1;
-        s1[i] = s1[i] + (g[i] * g[i] - s1[i]) * one_minus_beta_2;
-        float v = s1[i];
-        if (c.amsgrad) {
-          s2[i] = std::max(s2[i], v);
-          v = s2[i];
+      if (c.amsgrad) {
+        for (int64_t i = 0; i < count; ++i) {
+          s0[i] = s0[i] + (g[i] - s0[i]) * one_minus_beta_1;
+          s1[i] = s1[i] + (g[i] * g[i] - s1[i]) * one_minus_beta_2;
+          s2[i] = std::max(s2[i], s1[i]);
+          w[i] = w[i] - (s0[i] * alpha) / (std::sqrt(s2[i]) + eps);
         }
-        w[i] = w[i] - (s0[i] * alpha) / (std::sqrt(v) + eps);
+      } else {
+        detail::adam_update(w, g, s0, s1, count, alpha, one_minus_beta_1, one_minus_beta_2, eps);
       }
       break;
     }
