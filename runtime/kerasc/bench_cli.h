@@ -36,8 +36,20 @@ namespace kerasc {
 
 namespace detail {
 
-/// Peak resident set of this process in KiB, or -1 where getrusage is unavailable.
+/// Peak resident set of this process in KiB, or -1 where neither source is available. Linux's
+/// VmHWM comes first: getrusage's ru_maxrss survives exec, so a program started by a bigger
+/// parent (Python, kerasc) would report the parent's peak.
 inline long long peak_rss_kib() {
+  if (std::FILE *status = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    long long kib = -1;
+    while (std::fgets(line, sizeof line, status))
+      if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1)
+        break;
+    std::fclose(status);
+    if (kib >= 0)
+      return kib;
+  }
 #if defined(__APPLE__)
   rusage usage{};
   return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss / 1024 : -1;  // bytes on macOS
