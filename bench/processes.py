@@ -41,7 +41,7 @@ def others_share(before, after, own_cpu_s):
         return None
     busy = (after[0] - before[0]) / CLOCK_TICKS
     capacity = (after[1] - before[1]) / CLOCK_TICKS
-    return max(0.0, busy - own_cpu_s) / capacity
+    return round(max(0.0, busy - own_cpu_s) / capacity, 3)
 
 
 def wait_until_quiet(max_wait_s, threshold=0.25, log=print):

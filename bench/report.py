@@ -74,7 +74,7 @@ def targets(rows, models):
         k, p = find(rows, model, task, "kerasc"), find(rows, model, task, peer)
         s = speedup(k, p)
         if s is None:
-            return None, f"{peer} n/a"
+            return None, f"{peer} {number(p['median'])} {p['unit']}" if p else f"{peer} n/a"
         return s >= threshold, (f"{peer} {number(p['median'])} {p['unit']} → ×{s:.2f}")
 
     def add(label, checks, kerasc_figures):
