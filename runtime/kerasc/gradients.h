@@ -12,36 +12,17 @@
 
 namespace kerasc {
 
-/// dX[M, K] = dY[M, N] . W[K, N]^T (gradient of matmul with respect to its input).
+/// dX[M, K] = dY[M, N] . W[K, N]^T (gradient of matmul with respect to its input); overwrites dX.
 inline void matmul_grad_input(const float *dY, const float *W, float *dX, int64_t M, int64_t K,
                               int64_t N) {
-  for (int64_t i = 0; i < M; ++i) {
-    const float *dy = dY + i * N;
-    float *dx = dX + i * K;
-    for (int64_t k = 0; k < K; ++k) {
-      const float *w = W + k * N;
-      float acc = 0.0f;
-      for (int64_t j = 0; j < N; ++j)
-        acc += dy[j] * w[j];
-      dx[k] = acc;
-    }
-  }
+  gemm<false, true>(M, K, N, dY, N, W, N, dX, K, IdentityEpilogue{});
 }
 
-/// dW[K, N] = X[M, K]^T . dY[M, N], summed over the M rows (gradient with respect to the kernel).
+/// dW[K, N] = X[M, K]^T . dY[M, N], summed over the M rows (gradient with respect to the
+/// kernel); overwrites dW.
 inline void matmul_grad_kernel(const float *X, const float *dY, float *dW, int64_t M, int64_t K,
                                int64_t N) {
-  std::memset(dW, 0, sizeof(float) * static_cast<size_t>(K * N));
-  for (int64_t i = 0; i < M; ++i) {
-    const float *x = X + i * K;
-    const float *dy = dY + i * N;
-    for (int64_t k = 0; k < K; ++k) {
-      const float xv = x[k];
-      float *dw = dW + k * N;
-      for (int64_t j = 0; j < N; ++j)
-        dw[j] += xv * dy[j];
-    }
-  }
+  gemm<true, false>(K, N, M, X, K, dY, N, dW, N, IdentityEpilogue{});
 }
 
 /// Sums `x` (count elements, samples of sample_size) into `y` (y_count elements) along the axes

@@ -3,6 +3,8 @@
 // Header-only, standard library only: this file is copied into every generated output.
 #pragma once
 
+#include "kerasc/gemm.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -10,31 +12,16 @@
 
 namespace kerasc {
 
-/// Epilogue that leaves the product as it is (unfused matmul).
-struct IdentityEpilogue {
-  float operator()(float v, int64_t /*flat_index*/, int64_t /*column*/) const { return v; }
-};
+// IdentityEpilogue (the unfused matmul's epilogue) is defined in gemm.h, next to the GEMM.
 
 /// C[M, N] = epilogue(A[M, K] x B[K, N]), row-major. The epilogue sees each finished value with
 /// its flat index in C and its column, so bias, activation and residual adds fuse into the
-/// store. Rows are computed as whole vectors (i-k-j order), which compilers vectorize.
+/// store. Computed by gemm.h's blocked, threaded GEMM (the epilogue runs on each register tile
+/// right after its last K block).
 template <class Epilogue>
 inline void matmul(const float *A, const float *B, float *C, int64_t M, int64_t K, int64_t N,
                    Epilogue epilogue) {
-  for (int64_t i = 0; i < M; ++i) {
-    float *c = C + i * N;
-    const float *a = A + i * K;
-    for (int64_t j = 0; j < N; ++j)
-      c[j] = 0.0f;
-    for (int64_t k = 0; k < K; ++k) {
-      const float av = a[k];
-      const float *b = B + k * N;
-      for (int64_t j = 0; j < N; ++j)
-        c[j] += av * b[j];
-    }
-    for (int64_t j = 0; j < N; ++j)
-      c[j] = epilogue(c[j], i * N + j, j);
-  }
+  gemm<false, false>(M, N, K, A, K, B, N, C, N, epilogue);
 }
 
 /// Softmax (or log-softmax) over the middle axis of a tensor viewed as [outer, n, inner],
