@@ -13,6 +13,8 @@
 #pragma once
 
 #include "kerasc/names.h"
+#include "kerasc/thread_pool.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -187,6 +189,20 @@ inline double current_learning_rate(const OptimizerConfig &c, int64_t iterations
 
 namespace detail {
 
+/// Calls fn(begin, end) over [0, count) in chunks spread over the thread pool; small counts
+/// (where waking threads costs more than it saves) run on the caller.
+template <class F> void for_chunks(int64_t count, const F &fn) {
+  constexpr int64_t kChunk = int64_t(1) << 15;
+  ThreadPool &pool = thread_pool();
+  if (count < 2 * kChunk || pool.size() == 1) {
+    fn(int64_t(0), count);
+    return;
+  }
+  pool.parallel_for((count + kChunk - 1) / kChunk, [&](int64_t task, int /*thread*/) {
+    fn(task * kChunk, std::min(count, (task + 1) * kChunk));
+  });
+}
+
 /// Adam's (and AdamW's) update of one variable, Keras's formula. The buffers never alias, which
 /// __restrict tells the compiler so the loop vectorizes: this is the whole optimizer step's
 /// memory traffic (four floats per weight).
@@ -345,7 +361,12 @@ inline void optimizer_apply(const OptimizerConfig &c, int64_t &iterations, Param
           w[i] = w[i] - (s0[i] * alpha) / (std::sqrt(s2[i]) + eps);
         }
       } else {
-        detail::adam_update(w, g, s0, s1, count, alpha, one_minus_beta_1, one_minus_beta_2, eps);
+        // Memory-bound: big variables are split over the pool's threads (elementwise, so the
+        // result does not depend on the split).
+        detail::for_chunks(count, [&](int64_t begin, int64_t end) {
+          detail::adam_update(w + begin, g + begin, s0 + begin, s1 + begin, end - begin, alpha,
+                              one_minus_beta_1, one_minus_beta_2, eps);
+        });
       }
       break;
     }
