@@ -306,6 +306,8 @@ std::string CpuEmitter::renderBody(func::FuncOp f) {
   std::string out;
   Block &block = f.getBody().front();
   fixedBytes = funcAttr(f, "nn.fixed_bytes");
+  out += "  // Subnormals take x86's slow path (and XLA flushes them too): flush them while we run.\n"
+         "  const kerasc::ScopedFlushDenormals flush_denormals;\n";
   timerScope = f->hasAttr("nn.training") ? "train_step"
                : f == func                ? "predict"
                                           : "test_step";
@@ -394,7 +396,8 @@ std::string CpuEmitter::renderSource() {
       "// sample, so a batch of B samples uses offset * B.\n\n"
       "#include \"{}.h\"\n\n"
       "#include \"kerasc/activations.h\"\n#include \"kerasc/kernels.h\"\n"
-      "#include \"kerasc/profile.h\"\n#include \"kerasc/thread_pool.h\"\n{}{}"
+      "#include \"kerasc/denormals.h\"\n#include \"kerasc/profile.h\"\n"
+      "#include \"kerasc/thread_pool.h\"\n{}{}"
       "\n#include <algorithm>\n#include <cmath>\n#include <cstdint>\n#include <cstdio>\n"
       "#include <cstring>\n#include <limits>\n\nnamespace {{\n\n",
       options.sourceFile, options.modelName, prefix,

@@ -34,6 +34,8 @@
 #include <thread>
 #include <vector>
 
+#include "kerasc/denormals.h"
+
 namespace kerasc {
 
 /// Scratch bytes per pool thread: GEMM's packed panels (gemm.h checks its blocks fit).
@@ -164,6 +166,7 @@ private:
   }
 
   void worker_main(int thread) {
+    const ScopedFlushDenormals flush_denormals;  // workers only ever run kernels
     uint64_t seen = 0;
     while (wait_for_job(seen)) {
       seen = generation_.load(std::memory_order_acquire);
