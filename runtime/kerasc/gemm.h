@@ -23,16 +23,17 @@
 //   loads NV vectors of B and broadcasts MR values of A. A template over the tile size, written
 //   once over an ISA traits struct chosen at compile time: AVX-512 (__AVX512F__; 14 x 32 tile),
 //   AVX2 + FMA (__AVX2__ && __FMA__; 6 x 16) or portable C++ (4 x 8, four-float vectors that
-//   compilers map to SSE/NEON). Edge columns are masked loads/stores, edge rows a scratch tile.
-// - Packed path (M and N both above 128, and every product with a transposed operand): K is
-//   cut into blocks of at most kKC, N into kNC; B's block is packed into NR-wide panels
-//   (zero-padded) and A's kMC x kKC block into MR-tall panels (AVX2/AVX-512 in-register
-//   transposes), in the calling thread's scratch memory (ThreadPool::scratch, allocated once).
-//   The B panel stays in L1 across A's tiles, A's block in L2 across B's panels. A^T is
-//   already k-major and is read in place.
-// - Unpacked path (NN with M or N <= 128: small batches, narrow layers): nothing is packed. Tiles
-//   of 8, 4, 2 or 1 rows read A's rows and the row-major weights in place and keep up to 8
-//   vectors of outputs in registers while they stream B's rows (GEMV-like for a batch of 1).
+//   compilers map to SSE/NEON). Edge columns are masked loads/stores, edge rows smaller tiles.
+// - Packed path (M and N both above 128 with AVX-512, and every product with a transposed
+//   operand): K is cut into blocks of at most kKC, N into kNC; B's block is packed into
+//   NR-wide panels (zero-padded) and A's kMC x kKC block into MR-tall panels (AVX2/AVX-512
+//   in-register transposes), in the calling thread's scratch memory (ThreadPool::scratch,
+//   allocated once). The B panel stays in L1 across A's tiles, A's block in L2 across B's
+//   panels. A^T is already k-major and is read in place.
+// - Unpacked path (NN with M or N <= 128 with AVX-512, i.e. small batches and narrow layers;
+//   less with AVX2 and the portable kernels, see Isa): nothing is packed. Tiles of 8, 4, 2 or 1
+//   rows read A's rows and the row-major weights in place and keep up to 8 vectors of outputs
+//   in registers while they stream B's rows (GEMV-like for a batch of 1).
 // - Threads: above kParallelMinWork the output is cut into row or column ranges of whole tiles
 //   (columns when N >= M, so that each thread packs the smaller operand), one range per thread
 //   on the packed path (each range packs its own operands), four per thread on the unpacked path
@@ -154,12 +155,26 @@ namespace KERASC_GEMM_NAMESPACE {
 using gemm_detail::ceil_div;
 using gemm_detail::EpilogueRef;
 
+// The SIMD kernels' loops over the register tile are unrolled before anything else, so that
+// the accumulators become registers (GCC otherwise keeps some tiles' in memory and stores them
+// every k). The portable kernel is left to the compiler, whose vectorizer does better with
+// its loops intact.
+#undef KERASC_GEMM_UNROLL
+#undef KERASC_GEMM_PRAGMA
+#if KERASC_GEMM_BUILD_ISA >= 2
+#define KERASC_GEMM_PRAGMA(text) _Pragma(#text)
+#define KERASC_GEMM_UNROLL(n) KERASC_GEMM_PRAGMA(GCC unroll n)
+#else
+#define KERASC_GEMM_UNROLL(n)
+#endif
+
 // --- ISA traits: a vector of kWidth floats and the few operations the kernels use -------------
 // kMR x kNV vectors is the packed path's register tile; kKC, kMC, kNC (floats) its cache
-// blocks. The unpacked path's tiles of 1, 2, 4 and 8 rows are kUnpackedNV[0..3] vectors wide,
-// and kUnpackedWideNV[..] while that many columns remain (the GEMV-like 1- and 2-row tiles
-// stream more of each B row per broadcast of A). transpose() is what packing A and B^T spends
-// its time in.
+// blocks. The unpacked path runs where M <= kUnpackedMaxM or N <= kUnpackedMaxN (one operand
+// too small for packing the other to pay off); its tiles of 1, 2, 4 and 8 rows are
+// kUnpackedNV[0..3] vectors wide, and kUnpackedWideNV[..] while that many columns remain (the
+// GEMV-like 1- and 2-row tiles stream more of each B row per broadcast of A). transpose() is
+// what packing A and B^T spends its time in. All measured with bench/gemm_bench.cpp.
 
 #if KERASC_GEMM_BUILD_ISA == 3
 struct Isa {
@@ -169,6 +184,7 @@ struct Isa {
   // broadcasts feed 28 FMAs, so the two FMA ports, not the loads, are the limit.
   static constexpr int kMR = 14, kNV = 2;
   static constexpr int kKC = 256, kMC = 14 * 12, kNC = 1024;
+  static constexpr int kUnpackedMaxM = 128, kUnpackedMaxN = 128;
   static constexpr int kUnpackedNV[4] = {4, 4, 4, 2}, kUnpackedWideNV[4] = {8, 8, 4, 2};
   using V = __m512;
   using Mask = __mmask16;
@@ -237,6 +253,7 @@ struct Isa {
   // 6 x 16: 12 accumulators + 2 B vectors + 1 broadcast of the 16 ymm registers.
   static constexpr int kMR = 6, kNV = 2;
   static constexpr int kKC = 256, kMC = 6 * 24, kNC = 1024;
+  static constexpr int kUnpackedMaxM = 8, kUnpackedMaxN = 8;
   static constexpr int kUnpackedNV[4] = {4, 4, 2, 1}, kUnpackedWideNV[4] = {8, 4, 2, 1};
   using V = __m256;
   using Mask = __m256i;
@@ -289,6 +306,7 @@ struct Isa {
   static constexpr int kWidth = 4;
   static constexpr int kMR = 4, kNV = 2;
   static constexpr int kKC = 256, kMC = 4 * 32, kNC = 1024;
+  static constexpr int kUnpackedMaxM = 2, kUnpackedMaxN = 0;
   static constexpr int kUnpackedNV[4] = {4, 4, 2, 1}, kUnpackedWideNV[4] = {8, 4, 2, 1};
   struct V {
     float x[4];
@@ -368,36 +386,34 @@ void micro_kernel(int64_t kc, const float *a, int64_t a_stride, const float *b, 
   using V = Isa::V;
   using Mask = Isa::Mask;
   constexpr int W = Isa::kWidth;
-  // The loops over the tile are unrolled before anything else so that the accumulators
-  // become registers (GCC otherwise keeps some tiles' in memory and stores them every k).
   V acc[MR][NV];
-#pragma GCC unroll 16
+  KERASC_GEMM_UNROLL(16)
   for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
+    KERASC_GEMM_UNROLL(8)
     for (int v = 0; v < NV; ++v)
       acc[i][v] = Isa::zero();
   Mask b_mask[NV];
-#pragma GCC unroll 8
+  KERASC_GEMM_UNROLL(8)
   for (int v = 0; v < NV; ++v)
     b_mask[v] = Isa::first(std::max(0, std::min(W, cols - v * W)));
 
   // Row i's A values: row pointers for row-major A, one pointer for k-major A (offset i).
   const float *a_row[kRowMajorA ? MR : 1];
-#pragma GCC unroll 16
+  KERASC_GEMM_UNROLL(16)
   for (int i = 0; i < (kRowMajorA ? MR : 1); ++i)
     a_row[i] = a + i * a_stride;
 
   for (int64_t k = 0; k < kc; ++k) {
     const float *bk = b + k * b_stride;
     V bv[NV];
-#pragma GCC unroll 8
+    KERASC_GEMM_UNROLL(8)
     for (int v = 0; v < NV; ++v)
       bv[v] = kMaskB ? Isa::load_first(bk + v * W, b_mask[v]) : Isa::load(bk + v * W);
     const float *ak = kRowMajorA ? nullptr : a + k * a_stride;
-#pragma GCC unroll 16
+    KERASC_GEMM_UNROLL(16)
     for (int i = 0; i < MR; ++i) {
       const V ai = Isa::broadcast(kRowMajorA ? a_row[i] + k : ak + i);
-#pragma GCC unroll 8
+      KERASC_GEMM_UNROLL(8)
       for (int v = 0; v < NV; ++v)
         acc[i][v] = Isa::fma(ai, bv[v], acc[i][v]);
     }
@@ -405,17 +421,17 @@ void micro_kernel(int64_t kc, const float *a, int64_t a_stride, const float *b, 
 
   // Columns past `cols` are not stored: a partial vector is stored masked, and vectors wholly
   // past it (narrow edge tiles) not at all.
-#pragma GCC unroll 8
+  KERASC_GEMM_UNROLL(8)
   for (int v = 0; v < NV; ++v) {
     const int valid = std::min(W, cols - v * W);
     if (valid == W) {
-#pragma GCC unroll 16
+      KERASC_GEMM_UNROLL(16)
       for (int i = 0; i < MR; ++i) {
         float *ci = c + i * ldc + v * W;
         Isa::store(ci, accumulate ? Isa::add(Isa::load(ci), acc[i][v]) : acc[i][v]);
       }
     } else if (valid > 0) {
-#pragma GCC unroll 16
+      KERASC_GEMM_UNROLL(16)
       for (int i = 0; i < MR; ++i) {
         float *ci = c + i * ldc + v * W;
         Isa::store_first(ci,
@@ -427,23 +443,36 @@ void micro_kernel(int64_t kc, const float *a, int64_t a_stride, const float *b, 
   }
 }
 
-/// The packed path's kernel: a whole MR x NR tile from k-major A (packed panels, A^T).
-inline void full_tile(int64_t kc, const float *a, int64_t a_stride, const float *b,
-                      int64_t b_stride, float *c, int64_t ldc, int cols, bool accumulate) {
-  micro_kernel<kMR, Isa::kNV, false, false>(kc, a, a_stride, b, b_stride, c, ldc, cols,
-                                            accumulate);
-}
-
-/// An edge tile of rows < MR: the full tile into a scratch tile, then its valid rows into C
-/// (one kernel instantiation serves every edge; rows past `rows` are computed and dropped).
-inline void edge_tile(int64_t kc, const float *a, int64_t a_stride, const float *b,
-                      int64_t b_stride, float *c, int64_t ldc, int64_t rows, int64_t cols,
-                      bool accumulate) {
-  alignas(64) float tile[kMR * kNR];
-  full_tile(kc, a, a_stride, b, b_stride, tile, kNR, kNR, false);
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j)
-      c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kNR + j] : tile[i * kNR + j];
+/// The packed path's tile of rows (<= MR) x cols (<= NR) from k-major A (packed panels, or A^T
+/// in place): the MR-row kernel (one vector wide when that covers the columns), or for the last
+/// rows, tiles of 8, 4, 2 and 1 rows, which read only the rows they compute (A^T stays in
+/// bounds) and write only those (no scratch tile).
+inline void packed_tile(int64_t kc, const float *a, int64_t a_stride, const float *b,
+                        int64_t b_stride, float *c, int64_t ldc, int64_t rows, int cols,
+                        bool accumulate) {
+  constexpr int NV = Isa::kNV;
+  if (rows == kMR) {
+    if (NV > 1 && cols <= Isa::kWidth) // a narrow N (10 classes): half the FMAs
+      micro_kernel<kMR, 1, false, false>(kc, a, a_stride, b, b_stride, c, ldc, cols, accumulate);
+    else
+      micro_kernel<kMR, NV, false, false>(kc, a, a_stride, b, b_stride, c, ldc, cols, accumulate);
+    return;
+  }
+  int64_t i = 0;
+  if constexpr (kMR > 8)
+    for (; i + 8 <= rows; i += 8)
+      micro_kernel<8, NV, false, false>(kc, a + i, a_stride, b, b_stride, c + i * ldc, ldc, cols,
+                                        accumulate);
+  if constexpr (kMR > 4)
+    for (; i + 4 <= rows; i += 4)
+      micro_kernel<4, NV, false, false>(kc, a + i, a_stride, b, b_stride, c + i * ldc, ldc, cols,
+                                        accumulate);
+  for (; i + 2 <= rows; i += 2)
+    micro_kernel<2, NV, false, false>(kc, a + i, a_stride, b, b_stride, c + i * ldc, ldc, cols,
+                                      accumulate);
+  for (; i < rows; ++i)
+    micro_kernel<1, NV, false, false>(kc, a + i, a_stride, b, b_stride, c + i * ldc, ldc, cols,
+                                      accumulate);
 }
 
 // --- Packing -----------------------------------------------------------------------------------
@@ -456,14 +485,6 @@ inline void pack_a(const float *a, int64_t lda, int64_t rows, int64_t kc, float 
     Isa::transpose(a + q * lda, lda, mr, kc, dst, kMR, kMR);
     dst += kc * kMR;
   }
-}
-
-/// Copies rows (< MR) x kc of A^T (A(i, k) = a[k * lda + i]) into one k-major MR-tall panel.
-inline void pack_a_transposed_edge(const float *a, int64_t lda, int64_t rows, int64_t kc,
-                                   float *dst) {
-  for (int64_t k = 0; k < kc; ++k)
-    for (int64_t i = 0; i < kMR; ++i)
-      dst[k * kMR + i] = i < rows ? a[k * lda + i] : 0.0f;
 }
 
 /// Packs kc x cols of B into NR-wide panels (panel p: kc rows of NR floats, zero-padded past
@@ -509,9 +530,6 @@ struct Problem {
   EpilogueRef epilogue;
 };
 
-/// The unpacked path runs where M or N is at most this (one operand too small for packing the
-/// other to pay off: measured with bench/gemm_bench.cpp).
-constexpr int64_t kUnpackedMaxMN = 128;
 /// Unpacked tasks cost nothing to cut (nothing is packed per task): several per thread, so that
 /// threads that finish first take over the work of one that the OS preempted.
 constexpr int64_t kUnpackedTasksPerThread = 4;
@@ -635,16 +653,8 @@ void packed_block(const Problem &p, int64_t i0, int64_t i1, int64_t j0, int64_t 
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int64_t mr = std::min<int64_t>(kMR, mc - ir);
             float *c = p.C + (ic + ir) * p.ldc + jc + jr;
-            const float *a_panel = a_block + ir / kMR * a_panel_step;
-            if (mr == kMR) {
-              full_tile(kc, a_panel, a_stride, b_panel, b_stride, c, p.ldc, static_cast<int>(nr),
-                        pc > 0);
-            } else if (TransA) { // A^T's rows end here: copy the panel so the tile reads in bounds
-              pack_a_transposed_edge(a_panel, a_stride, mr, kc, a_packed);
-              edge_tile(kc, a_packed, kMR, b_panel, b_stride, c, p.ldc, mr, nr, pc > 0);
-            } else {
-              edge_tile(kc, a_panel, a_stride, b_panel, b_stride, c, p.ldc, mr, nr, pc > 0);
-            }
+            packed_tile(kc, a_block + ir / kMR * a_panel_step, a_stride, b_panel, b_stride, c,
+                        p.ldc, mr, static_cast<int>(nr), pc > 0);
             if (last_k && p.epilogue.apply)
               p.epilogue.apply(p.epilogue.fn, c, p.ldc, ic + ir, jc + jr, mr, nr, p.N);
           }
@@ -674,10 +684,11 @@ void gemm_driver(const GemmConfig &config, const Problem &p) {
     return;
   }
   ThreadPool &pool = config.pool ? *config.pool : thread_pool();
-  // Paths: unpacked where packing would cost more than it saves (M or N small; one vector of
-  // columns), packed otherwise.
+  // Paths: unpacked where packing would cost more than it saves (M or N small), packed
+  // otherwise.
   const bool narrow = p.N <= Isa::kWidth;
-  const bool unpacked = !TransA && !TransB && std::min(p.M, p.N) <= kUnpackedMaxMN;
+  const bool unpacked =
+      !TransA && !TransB && (p.M <= Isa::kUnpackedMaxM || p.N <= Isa::kUnpackedMaxN);
   // Work is cut in whole tiles: unpacked ones are 8 rows tall (or as wide as the tiles of
   // fewer rows where M < 8; narrow: one vector), packed ones kMR x kNR. Tiny products stay on
   // the calling thread.
