@@ -8,19 +8,22 @@
 // Variants: NN is C = A.B (a Dense layer), NT is C = A.B^T (dX = dY.W^T), TN is C = A^T.B
 // (dW = X^T.dY); M x K x N are the dimensions of the product in every variant. Each figure is the
 // median of --runs runs; one run is the mean time per call over as many calls as fit in
-// --min-time, after a warm-up call.
+// --min-time, after a warm-up call. numpy runs in two python processes kept for the whole run
+// (OpenBLAS on 1 thread and on all), and each of its figures is taken right after kerasc's
+// for the same shape and thread count, so that both see the same load on a shared machine.
 #include "kerasc/gemm.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <map>
+#include <memory>
 #include <random>
 #include <string>
-#include <thread>
-#include <tuple>
 #include <vector>
 
 namespace {
@@ -108,64 +111,84 @@ double bench_kerasc(const Shape &s, kerasc::ThreadPool &pool, int runs, double m
   return gflops(s, t);
 }
 
-using Key = std::tuple<int64_t, int64_t, int64_t, std::string>;
-
-/// numpy's GFLOP/s for every shape, OpenBLAS limited to `threads`; empty if python fails.
-std::map<Key, double> bench_numpy(const std::string &python, const std::vector<Shape> &list,
-                                  int threads, int runs, double min_time) {
-  std::string script =
-      "import sys, time, numpy as np\n"
-      "runs, min_time = int(sys.argv[1]), float(sys.argv[2])\n"
-      "rng = np.random.default_rng(42)\n"
-      "for line in sys.stdin:\n"
-      "    m, k, n, v = line.split(); m, k, n = int(m), int(k), int(n)\n"
-      "    a = rng.uniform(-1, 1, (k, m) if v == 'TN' else (m, k)).astype(np.float32)\n"
-      "    b = rng.uniform(-1, 1, (n, k) if v == 'NT' else (k, n)).astype(np.float32)\n"
-      "    a = a.T if v == 'TN' else a\n"
-      "    b = b.T if v == 'NT' else b\n"
-      "    c = np.empty((m, n), np.float32)\n"
-      "    np.matmul(a, b, out=c)\n"
-      "    times = []\n"
-      "    for _ in range(runs):\n"
-      "        calls, start = 0, time.perf_counter()\n"
-      "        while True:\n"
-      "            np.matmul(a, b, out=c); calls += 1\n"
-      "            elapsed = time.perf_counter() - start\n"
-      "            if elapsed >= min_time: break\n"
-      "        times.append(elapsed / calls)\n"
-      "    times.sort()\n"
-      "    print(m, k, n, v, 2.0 * m * k * n / times[len(times) // 2] * 1e-9, flush=True)\n";
-  char script_path[] = "/tmp/kerasc_gemm_bench_XXXXXX";
-  char shapes_path[] = "/tmp/kerasc_gemm_shapes_XXXXXX";
-  std::map<Key, double> result;
-  const int script_fd = mkstemp(script_path), shapes_fd = mkstemp(shapes_path);
-  if (script_fd < 0 || shapes_fd < 0)
-    return result;
-  FILE *f = fdopen(script_fd, "w");
-  std::fputs(script.c_str(), f);
-  std::fclose(f);
-  f = fdopen(shapes_fd, "w");
-  for (const Shape &s : list)
-    std::fprintf(f, "%lld %lld %lld %s\n", static_cast<long long>(s.M),
-                 static_cast<long long>(s.K), static_cast<long long>(s.N), s.variant);
-  std::fclose(f);
-  const std::string t = std::to_string(threads);
-  const std::string command = "OPENBLAS_NUM_THREADS=" + t + " OMP_NUM_THREADS=" + t +
-                              " MKL_NUM_THREADS=" + t + " '" + python + "' " + script_path +
-                              " " + std::to_string(runs) + " " + std::to_string(min_time) +
-                              " < " + shapes_path;
-  if (FILE *pipe = popen(command.c_str(), "r")) {
-    long long m, k, n;
-    char variant[8];
-    double g;
-    while (std::fscanf(pipe, "%lld %lld %lld %7s %lf", &m, &k, &n, variant, &g) == 5)
-      result[Key{m, k, n, variant}] = g;
-    pclose(pipe);
+/// A python process timing numpy's matmul (OpenBLAS limited to `threads`), one shape per
+/// request: "M K N VARIANT RUNS MIN_TIME" on its stdin, GFLOP/s on its stdout. Kept alive for
+/// the whole run so that each shape is timed right next to kerasc's, under the same load.
+class NumpyPeer {
+public:
+  NumpyPeer(const std::string &python, int threads) {
+    static const char *kScript =
+        "import sys, time, numpy as np\n"
+        "rng = np.random.default_rng(42)\n"
+        "for line in sys.stdin:\n"
+        "    m, k, n, v, runs, min_time = line.split()\n"
+        "    m, k, n, runs, min_time = int(m), int(k), int(n), int(runs), float(min_time)\n"
+        "    a = rng.uniform(-1, 1, (k, m) if v == 'TN' else (m, k)).astype(np.float32)\n"
+        "    b = rng.uniform(-1, 1, (n, k) if v == 'NT' else (k, n)).astype(np.float32)\n"
+        "    a = a.T if v == 'TN' else a\n"
+        "    b = b.T if v == 'NT' else b\n"
+        "    c = np.empty((m, n), np.float32)\n"
+        "    np.matmul(a, b, out=c)\n"
+        "    times = []\n"
+        "    for _ in range(runs):\n"
+        "        calls, start = 0, time.perf_counter()\n"
+        "        while True:\n"
+        "            np.matmul(a, b, out=c); calls += 1\n"
+        "            elapsed = time.perf_counter() - start\n"
+        "            if elapsed >= min_time: break\n"
+        "        times.append(elapsed / calls)\n"
+        "    times.sort()\n"
+        "    print(2.0 * m * k * n / times[len(times) // 2] * 1e-9, flush=True)\n";
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0)
+      return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(to_child[0], 0);
+      dup2(from_child[1], 1);
+      close(to_child[1]);
+      close(from_child[0]);
+      const std::string t = std::to_string(threads);
+      for (const char *var : {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"})
+        setenv(var, t.c_str(), 1);
+      execlp(python.c_str(), python.c_str(), "-c", kScript, static_cast<char *>(nullptr));
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    requests_ = fdopen(to_child[1], "w");
+    replies_ = fdopen(from_child[0], "r");
   }
-  std::remove(script_path);
-  std::remove(shapes_path);
-  return result;
-}
+  ~NumpyPeer() {
+    if (requests_)
+      std::fclose(requests_);
+    if (replies_)
+      std::fclose(replies_);
+    if (pid_ > 0)
+      waitpid(pid_, nullptr, 0);
+  }
+  /// GFLOP/s, or a negative number when python gave no answer (no numpy, crashed).
+  double gflops(const Shape &s, int runs, double min_time) {
+    double g = -1.0;
+    if (!requests_ || !replies_ || dead_)
+      return g;
+    std::fprintf(requests_, "%lld %lld %lld %s %d %g\n", static_cast<long long>(s.M),
+                 static_cast<long long>(s.K), static_cast<long long>(s.N), s.variant, runs,
+                 min_time);
+    std::fflush(requests_);
+    if (std::fscanf(replies_, "%lf", &g) != 1) {
+      dead_ = true;
+      g = -1.0;
+    }
+    return g;
+  }
+
+private:
+  pid_t pid_ = -1;
+  FILE *requests_ = nullptr;
+  FILE *replies_ = nullptr;
+  bool dead_ = false;
+};
 
 } // namespace
 
@@ -194,37 +217,42 @@ int main(int argc, char **argv) {
   const int all = kerasc::default_thread_count();
   const std::vector<Shape> list = shapes(quick);
   kerasc::ThreadPool one(1), every(all);
-
-  std::map<Key, double> numpy_one, numpy_all;
+  std::unique_ptr<NumpyPeer> numpy_one, numpy_all;
   if (!python.empty()) {
-    numpy_one = bench_numpy(python, list, 1, runs, min_time);
-    numpy_all = bench_numpy(python, list, all, runs, min_time);
-    if (numpy_one.empty())
-      std::fprintf(stderr, "note: %s gave no numpy timings\n", python.c_str());
+    std::signal(SIGPIPE, SIG_IGN); // a python that died is reported, not fatal
+    numpy_one = std::make_unique<NumpyPeer>(python, 1);
+    numpy_all = std::make_unique<NumpyPeer>(python, all);
   }
-  std::printf("kerasc GEMM (%s kernels), GFLOP/s, median of %d runs; threads: 1 and %d\n",
-              kerasc::kGemmIsa, runs, all);
+  std::printf("kerasc GEMM (%s kernels) vs numpy%s, GFLOP/s, median of %d runs; threads: 1 and "
+              "%d\n",
+              kerasc::kGemmIsa, python.empty() ? " (not run: no --python)" : "", runs, all);
   std::printf("%-18s %-3s | %8s %8s %6s | %8s %8s %6s\n", "M x K x N", "op", "kerasc", "numpy",
               "ratio", "kerasc", "numpy", "ratio");
-  std::printf("%-18s %-3s | %24s | %24s\n", "", "", "1 thread", (std::to_string(all) + " threads").c_str());
+  std::printf("%-18s %-3s | %24s | %24s\n", "", "", "1 thread",
+              (std::to_string(all) + " threads").c_str());
+  bool numpy_failed = false;
   for (const Shape &s : list) {
-    const double k1 = bench_kerasc(s, one, runs, min_time);
-    const double kn = bench_kerasc(s, every, runs, min_time);
-    const Key key{s.M, s.K, s.N, s.variant};
-    auto cell = [&](const std::map<Key, double> &numpy, double ours, char *text, size_t size) {
-      const auto it = numpy.find(key);
-      if (it == numpy.end())
+    // Each figure next to its peer's, so that both see the same machine load.
+    auto cell = [&](NumpyPeer *peer, double ours, char *text, size_t size) {
+      const double theirs = peer ? peer->gflops(s, runs, min_time) : -1.0;
+      numpy_failed |= peer && theirs < 0;
+      if (theirs <= 0)
         std::snprintf(text, size, "%8s %6s", "-", "-");
       else
-        std::snprintf(text, size, "%8.1f %6.2f", it->second, ours / it->second);
+        std::snprintf(text, size, "%8.1f %6.2f", theirs, ours / theirs);
     };
     char c1[32], cn[32], dims[32];
-    cell(numpy_one, k1, c1, sizeof c1);
-    cell(numpy_all, kn, cn, sizeof cn);
+    const double k1 = bench_kerasc(s, one, runs, min_time);
+    cell(numpy_one.get(), k1, c1, sizeof c1);
+    const double kn = bench_kerasc(s, every, runs, min_time);
+    cell(numpy_all.get(), kn, cn, sizeof cn);
     std::snprintf(dims, sizeof dims, "%lldx%lldx%lld", static_cast<long long>(s.M),
                   static_cast<long long>(s.K), static_cast<long long>(s.N));
     std::printf("%-18s %-3s | %8.1f %s | %8.1f %s\n", dims, s.variant, k1, c1, kn, cn);
     std::fflush(stdout);
   }
+  if (numpy_failed)
+    std::fprintf(stderr, "note: %s gave no numpy timings (is numpy installed there?)\n",
+                 python.c_str());
   return 0;
 }

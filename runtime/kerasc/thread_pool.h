@@ -48,13 +48,12 @@ constexpr std::size_t kScratchAlignment = 64;
 class ThreadPool {
 public:
   /// A pool of `num_threads` threads counting the caller (num_threads - 1 workers are started),
-  /// each with `scratch_bytes` of scratch memory.
-  explicit ThreadPool(int num_threads, std::size_t scratch_bytes = kThreadScratchBytes)
-      : num_threads_(std::max(1, num_threads)), scratch_bytes_(scratch_bytes),
-        shares_(static_cast<std::size_t>(num_threads_)) {
+  /// each with kThreadScratchBytes of scratch memory.
+  explicit ThreadPool(int num_threads)
+      : num_threads_(std::max(1, num_threads)), shares_(static_cast<std::size_t>(num_threads_)) {
     for (int t = 0; t < num_threads_; ++t)
       scratch_.push_back(static_cast<float *>(
-          ::operator new(scratch_bytes_, std::align_val_t(kScratchAlignment))));
+          ::operator new(kThreadScratchBytes, std::align_val_t(kScratchAlignment))));
     for (int t = 1; t < num_threads_; ++t)
       workers_.emplace_back([this, t] { worker_main(t); });
   }
@@ -77,9 +76,8 @@ public:
   /// Threads that run tasks, the caller included.
   int size() const { return num_threads_; }
 
-  /// Thread `thread`'s scratch memory (scratch_bytes(), 64-byte aligned).
+  /// Thread `thread`'s scratch memory: kThreadScratchBytes, 64-byte aligned.
   float *scratch(int thread) const { return scratch_[static_cast<std::size_t>(thread)]; }
-  std::size_t scratch_bytes() const { return scratch_bytes_; }
 
   /// Runs fn(task, thread) for every task in [0, tasks) and returns when all are done; thread
   /// is the index of the thread that runs it (0: the caller), for scratch(thread).
@@ -205,7 +203,6 @@ private:
   }
 
   const int num_threads_;
-  const std::size_t scratch_bytes_;
   std::vector<float *> scratch_;
   std::vector<std::thread> workers_;
 
