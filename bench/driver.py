@@ -40,7 +40,7 @@ PEER_MODULES = {"keras": ["keras", "jax"], "pytorch": ["torch"],
 VERSIONED_PACKAGES = ["numpy", "keras", "jax", "jaxlib", "torch", "onnxruntime", "onnx",
                       "matplotlib"]
 WORKER_TIMEOUT_S = 900
-BUSY_SHARE = 0.25  # other processes' CPU share above which --quiet-wait waits / measures again
+MEASURE_ATTEMPTS = 3  # with --quiet-wait: how often a disturbed measurement is taken
 
 
 class Settings:
@@ -53,19 +53,18 @@ class Settings:
 
     def measure(self, take):
         """take() returns a report with "others_cpu_share". With --quiet-wait, waits for a quiet
-        CPU first, and takes a measurement that other processes disturbed once more, keeping
-        the less disturbed of the two."""
+        CPU first, and measures again (up to MEASURE_ATTEMPTS in all) while other processes
+        disturbed the measurement, keeping the least disturbed one."""
         if self.quiet_wait <= 0:
             return take()
-        processes.wait_until_quiet(self.quiet_wait, BUSY_SHARE, log=log)
-        first = take()
-        if (first.get("others_cpu_share") or 0) <= BUSY_SHARE:
-            return first
-        log(f"    (other processes used {first['others_cpu_share']:.0%} of the CPU meanwhile: "
-            f"measuring again)")
-        processes.wait_until_quiet(self.quiet_wait, BUSY_SHARE, log=log)
-        second = take()
-        return min(first, second, key=lambda r: r.get("others_cpu_share") or 0)
+        attempts = []
+        while True:
+            processes.wait_until_quiet(self.quiet_wait, report.DISTURBED_SHARE, log=log)
+            attempts.append(take())
+            share = attempts[-1].get("others_cpu_share") or 0
+            if share <= report.DISTURBED_SHARE or len(attempts) == MEASURE_ATTEMPTS:
+                return min(attempts, key=lambda r: r.get("others_cpu_share") or 0)
+            log(f"    (other processes used {share:.0%} of the CPU meanwhile: measuring again)")
 
     def train_samples(self, spec):
         return max(spec.train_samples // self.train_divisor, max(TRAIN_BATCHES) * 4)
@@ -89,15 +88,16 @@ def log(*parts):
     print(*parts, flush=True)
 
 
-def row(model, task, system, kind, batch, runs, variant=""):
-    """A result row in the task's unit: latency (us) at batch 1, samples/s otherwise."""
+def row(model, task, system, kind, batch, runs, variant="", others_cpu_share=None):
+    """A result row in the task's unit: latency (us) at batch 1, samples/s otherwise.
+    `others_cpu_share`: how much of the CPU other processes used while it was measured."""
     if kind == "latency_us" and task != "infer_b1":
         runs, unit = [batch * 1e6 / us for us in runs], "samples/s"
     else:
         unit = {"latency_us": "us", "samples_per_s": "samples/s", "gflops": "GFLOP/s"}[kind]
     return {"model": model, "task": task, "system": system, "unit": unit, "runs": list(runs),
             "median": float(np.median(runs)), "min": float(min(runs)), "max": float(max(runs)),
-            "variant": variant}
+            "variant": variant, "others_cpu_share": others_cpu_share}
 
 
 def max_share(shares):
@@ -130,21 +130,24 @@ def measure_kerasc(system, spec, settings, kerasc, flags, data):
     for b in INFER_BATCHES:
         r = settings.measure(lambda: kerasc_runner.bench(program, "infer", b, settings.runs,
                                                          min_time=settings.min_time))
-        rows.append(row(spec.name, f"infer_b{b}", system, "latency_us", b, r["runs"]))
+        rows.append(row(spec.name, f"infer_b{b}", system, "latency_us", b, r["runs"],
+                        others_cpu_share=r["others_cpu_share"]))
         rss["infer"].append(r)
         if b == kerasc_runner.MAX_BATCH:
-            latency_b256, arena["infer"] = r["runs"], r.get("arena_bytes")
+            latency_b256, arena["infer"] = r, r.get("arena_bytes")
     for b in TRAIN_BATCHES:
         r = settings.measure(lambda: kerasc_runner.bench(program, "train", b, settings.runs,
                                                          samples=settings.train_samples(spec)))
-        rows.append(row(spec.name, f"train_b{b}", system, "samples_per_s", b, r["runs"]))
+        rows.append(row(spec.name, f"train_b{b}", system, "samples_per_s", b, r["runs"],
+                        others_cpu_share=r["others_cpu_share"]))
         rss["train"].append(r)
         arena["train"] = r.get("arena_bytes")  # at the largest training batch
     if system == "kerasc" and latency_b256:
         # Conservative GFLOP/s: the model's GEMM FLOPs over the whole inference call.
         flops = model_table.gemm_flops(spec, peers.SGEMM_BATCH)
         rows.append(row(spec.name, "sgemm", system, "gflops", peers.SGEMM_BATCH,
-                        [flops / (us * 1e-6) / 1e9 for us in latency_b256]))
+                        [flops / (us * 1e-6) / 1e9 for us in latency_b256["runs"]],
+                        others_cpu_share=latency_b256["others_cpu_share"]))
     for phase, reports in rss.items():
         measured = [r["measured_rss_kb"] for r in reports if r.get("measured_rss_kb")]
         data.memory.append({"model": spec.name, "system": system, "phase": phase,
@@ -215,7 +218,7 @@ def measure_peer(system, spec, settings, data):
                             "method": "VmHWM of the worker" if result.get("vmhwm_kb")
                             else result["rss_method"]})
         measured = [row(spec.name, r["task"], system, r["kind"], r["batch"], r["runs"],
-                        r["variant"]) for r in result["results"]]
+                        r["variant"], result["others_cpu_share"]) for r in result["results"]]
         if system == "keras" and phase == "infer":
             # Both ways of calling Keras go to the Markdown table; the CSV keeps the faster.
             variants += measured
@@ -300,7 +303,8 @@ def parse_args(argv):
     ap.add_argument("--quiet-wait", type=float, default=0, metavar="SECONDS",
                     help="before each measured process, wait up to this long for other "
                          "processes to leave the CPU (< 25%% busy over 1 s), and measure "
-                         "again what they disturbed (keeping the calmer figure); default 0")
+                         "again (up to 3 times) what they disturbed, keeping the calmest "
+                         "figure; default 0")
     ap.add_argument("--build-dir", default=os.path.join(BENCH_DIR, "build"),
                     help="exported models and generated programs (default bench/build)")
     args = ap.parse_args(argv)

@@ -15,6 +15,10 @@ OUTPUT_FILES = ["latest.csv", "latest_memory.csv", "latest.md", "latest.json", "
 TARGET_SPEEDUP = 5.0
 TARGET_SGEMM_FRACTION = 0.6
 BIG_MLPS = ["mlp_784_128_10", "mlp_784_512_512_10"]
+# A figure measured while other processes used more than this share of the machine's CPU is
+# marked DISTURBED_MARK: it is lower than the system is (and so kerasc's speedup off).
+DISTURBED_SHARE = 0.25
+DISTURBED_MARK = "⚠"
 
 
 def number(v):
@@ -51,10 +55,15 @@ def find(rows, model, task, system):
     return None
 
 
+def disturbed(r):
+    return bool(r) and (r.get("others_cpu_share") or 0) > DISTURBED_SHARE
+
+
 def cell(r, kerasc_row=None):
     if not r:
         return ""
     text = f"{number(r['median'])} [{number(r['min'])}–{number(r['max'])}]"
+    text += f" {DISTURBED_MARK}" if disturbed(r) else ""
     s = speedup(kerasc_row, r) if kerasc_row is not None and kerasc_row is not r else None
     return text + (f" **×{s:.2f}**" if s is not None else "")
 
@@ -70,23 +79,29 @@ def targets(rows, models):
     """[(status, text)]: PASS / FAIL, or n/a where a figure is missing from this run."""
     out = []
 
+    def mark(r):
+        return f" {DISTURBED_MARK}" if disturbed(r) else ""
+
     def compare(model, task, peer, threshold):
         k, p = find(rows, model, task, "kerasc"), find(rows, model, task, peer)
         s = speedup(k, p)
         if s is None:
             return None, f"{peer} {number(p['median'])} {p['unit']}" if p else f"{peer} n/a"
-        return s >= threshold, (f"{peer} {number(p['median'])} {p['unit']} → ×{s:.2f}")
+        return s >= threshold, (f"{peer} {number(p['median'])} {p['unit']}{mark(p)} "
+                                f"→ ×{s:.2f}")
 
     def add(label, checks, kerasc_figures):
         if not checks or any(ok is None for ok, _ in checks):
-            status = "n/a "
+            status = "n/a"
         else:
             status = "PASS" if all(ok for ok, _ in checks) else "FAIL"
+            if DISTURBED_MARK in kerasc_figures + "".join(t for _, t in checks):
+                status += DISTURBED_MARK  # decided by a figure a busy neighbour lowered
         out.append((status, f"{label}: {kerasc_figures}; " + ", ".join(t for _, t in checks)))
 
     def kerasc_figure(model, task):
         k = find(rows, model, task, "kerasc")
-        return f"kerasc {number(k['median'])} {k['unit']}" if k else "kerasc n/a"
+        return f"kerasc {number(k['median'])} {k['unit']}{mark(k)}" if k else "kerasc n/a"
 
     model = "mlp_784_128_10"
     if model in models:
@@ -103,7 +118,7 @@ def targets(rows, models):
         if k and o:
             fraction = k["median"] / o["median"]
             check = (fraction >= TARGET_SGEMM_FRACTION,
-                     f"openblas {number(o['median'])} GFLOP/s → {fraction:.0%} of it")
+                     f"openblas {number(o['median'])} GFLOP/s{mark(o)} → {fraction:.0%} of it")
         else:
             check = (None, "openblas n/a")
         add(f"GEMM at batch 256 on {model} >= {TARGET_SGEMM_FRACTION:.0%} of openblas",
@@ -114,7 +129,7 @@ def targets(rows, models):
             k, n = find(rows, model, task, "kerasc"), find(rows, model, task, "kerasc-nofuse")
             s = speedup(k, n)
             checks.append((None, f"{task} n/a") if s is None else
-                          (s > 1.0, f"{task} ×{s:.2f}"))
+                          (s > 1.0, f"{task} ×{s:.2f}{mark(k) or mark(n)}"))
         add(f"fused beats unfused on {model} (fused speedup per task)", checks, "kerasc vs "
             "kerasc-nofuse")
     return out
@@ -185,8 +200,9 @@ def markdown(data, info, models, systems):
 
     parts += ["", "## Results", "",
               "Cells: median [min–max]; **×r** is kerasc's speedup over that system (r > 1: "
-              "kerasc is faster; for `us`, lower is better, for the others higher is better).",
-              ""]
+              "kerasc is faster; for `us`, lower is better, for the others higher is better). "
+              f"{DISTURBED_MARK}: other processes used more than {DISTURBED_SHARE:.0%} of the "
+              "CPU while that figure was measured, so it is lower than the system is.", ""]
     for model in models:
         model_rows = [r for r in rows + data.variants if r["model"] == model]
         tasks = [t for t in TASKS if any(r["task"] == t for r in model_rows)]
@@ -249,8 +265,11 @@ def markdown(data, info, models, systems):
             parts.append(f"| {model} | {system} | {mib('infer')} | {mib('train')} | "
                          f"{arena('infer')} | {arena('train')} | {contention} |")
     parts += ["", "## TARGETS", "", "```"]
-    parts += [f"{status}  {text}" for status, text in targets(rows, models)]
+    parts += [f"{status:<5} {text}" for status, text in targets(rows, models)]
     parts += ["```", ""]
+    if any(disturbed(r) for r in rows):
+        parts += [f"{DISTURBED_MARK}: measured while other processes used more than "
+                  f"{DISTURBED_SHARE:.0%} of the CPU; that figure is low and its ratio off.", ""]
     return "\n".join(parts)
 
 
@@ -301,11 +320,18 @@ def chart(path, rows, models):
     for ax, (model, bars) in zip(axes[:, 0], panels):
         for i, peer in enumerate(PEERS):
             xs = [t + (i - (len(PEERS) - 1) / 2) * width for t in range(len(TASKS))]
-            ax.bar([x for x, v in zip(xs, bars[peer]) if v], [v for v in bars[peer] if v],
-                   width, label=peer, color=f"C{i}")
+            shaken = [disturbed(find(rows, model, t, peer)) or
+                      disturbed(find(rows, model, t, "kerasc")) for t in TASKS]
+            drawn = ax.bar([x for x, v in zip(xs, bars[peer]) if v],
+                           [v for v in bars[peer] if v], width, label=peer, color=f"C{i}")
+            for patch, flag in zip(drawn, [f for f, v in zip(shaken, bars[peer]) if v]):
+                if flag:
+                    patch.set_hatch("///")
+                    patch.set_edgecolor("white")
             for x, v in zip(xs, bars[peer]):
                 if v:
-                    ax.text(x, v * 1.05, f"{v:.2g}", ha="center", va="bottom", fontsize=6.5)
+                    ax.text(x, v * 1.05, f"{v:.0f}" if v >= 10 else f"{v:.2g}", ha="center",
+                            va="bottom", fontsize=6.5)
         ax.set_yscale("log")
         ax.set_ylim(low, high)
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -325,9 +351,11 @@ def chart(path, rows, models):
         ax.set_ylabel("kerasc speedup")
         ax.set_title(model, fontsize=10)
         ax.grid(axis="y", alpha=0.25)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(PEERS), fontsize=8,
-               title="kerasc speedup over (> 1×: kerasc is faster; sgemm: share of OpenBLAS)",
+    from matplotlib.patches import Patch
+    handles = [Patch(color=f"C{i}", label=peer) for i, peer in enumerate(PEERS)]
+    fig.legend(handles=handles, loc="upper center", ncol=len(PEERS), fontsize=8,
+               title="kerasc speedup over (> 1×: kerasc is faster; sgemm: share of OpenBLAS; "
+                     "hatched: taken beside a busy neighbour)",
                title_fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (0.6 + 3.2 * len(panels))))
     fig.savefig(path)
