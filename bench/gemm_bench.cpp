@@ -24,6 +24,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -158,6 +159,7 @@ public:
     close(from_child[1]);
     requests_ = fdopen(to_child[1], "w");
     replies_ = fdopen(from_child[0], "r");
+    gflops(Shape{1, 1, 1, "NN"}, 1, 0.0); // wait until numpy is imported: no CPU used after
   }
   ~NumpyPeer() {
     if (requests_)
@@ -246,6 +248,10 @@ int main(int argc, char **argv) {
     cell(numpy_one.get(), k1, c1, sizeof c1);
     const double kn = bench_kerasc(s, every, runs, min_time);
     cell(numpy_all.get(), kn, cn, sizeof cn);
+    // OpenBLAS's threads spin for ~0.1 s after a call (2^28 cycles): let them go to sleep
+    // before the next single-thread figure.
+    if (numpy_all)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
     std::snprintf(dims, sizeof dims, "%lldx%lldx%lld", static_cast<long long>(s.M),
                   static_cast<long long>(s.K), static_cast<long long>(s.N));
     std::printf("%-18s %-3s | %8.1f %s | %8.1f %s\n", dims, s.variant, k1, c1, kn, cn);

@@ -29,7 +29,7 @@
 //   NR-wide panels (zero-padded) and A's kMC x kKC block into MR-tall panels (AVX2/AVX-512
 //   in-register transposes), in the calling thread's scratch memory (ThreadPool::scratch,
 //   allocated once). The B panel stays in L1 across A's tiles, A's block in L2 across B's
-//   panels. A^T is already k-major and is read in place.
+//   panels. A^T is already k-major and is read in place (copied if its rows are 1 KiB apart).
 // - Unpacked path (NN with M or N <= 128 with AVX-512, i.e. small batches and narrow layers;
 //   less with AVX2 and the portable kernels, see Isa): nothing is packed. Tiles of 8, 4, 2 or 1
 //   rows read A's rows and the row-major weights in place and keep up to 8 vectors of outputs
@@ -487,6 +487,23 @@ inline void pack_a(const float *a, int64_t lda, int64_t rows, int64_t kc, float 
   }
 }
 
+/// Packs rows x kc of A^T (A(i, k) = a[k * lda + i]) into MR-tall panels like pack_a: a copy
+/// of MR floats per k (rows past the end zero).
+inline void pack_a_transposed(const float *a, int64_t lda, int64_t rows, int64_t kc, float *dst) {
+  for (int64_t q = 0; q < rows; q += kMR) {
+    const int64_t mr = std::min<int64_t>(kMR, rows - q);
+    for (int64_t k = 0; k < kc; ++k) {
+      const float *src = a + k * lda + q;
+      float *out = dst + k * kMR;
+      for (int64_t i = 0; i < mr; ++i)
+        out[i] = src[i];
+      for (int64_t i = mr; i < kMR; ++i)
+        out[i] = 0.0f;
+    }
+    dst += kc * kMR;
+  }
+}
+
 /// Packs kc x cols of B into NR-wide panels (panel p: kc rows of NR floats, zero-padded past
 /// cols). B(k, j) = b[k * ldb + j], or with kTransposed b[j * ldb + k].
 template <bool kTransposed>
@@ -609,6 +626,9 @@ void packed_block(const Problem &p, int64_t i0, int64_t i1, int64_t j0, int64_t 
   float *b_packed = a_packed + int64_t(Isa::kMC) * Isa::kKC;
   float *b_edge = b_packed + int64_t(Isa::kKC) * Isa::kNC;
   const int64_t kc_max = k_block(p.K);
+  // A^T is read in place unless its rows are a multiple of 1 KiB apart: then a panel's k rows
+  // fall into a few cache sets and evict each other (2048 x 2048: 120 -> 150 GFLOP/s copied).
+  const bool copy_a_transposed = TransA && p.lda % 256 == 0;
   for (int64_t jc = j0; jc < j1; jc += Isa::kNC) {
     const int64_t nc = std::min<int64_t>(Isa::kNC, j1 - jc);
     for (int64_t pc = 0; pc < p.K; pc += kc_max) {
@@ -626,10 +646,15 @@ void packed_block(const Problem &p, int64_t i0, int64_t i1, int64_t j0, int64_t 
         const int64_t mc = std::min<int64_t>(Isa::kMC, i1 - ic);
         const float *a_block;
         int64_t a_stride, a_panel_step;
-        if (TransA) { // A^T is already k-major: element (i, k) at A[k * lda + i]
+        if (TransA && !copy_a_transposed) { // A^T is k-major: (i, k) at A[k * lda + i]
           a_block = p.A + pc * p.lda + ic;
           a_stride = p.lda;
           a_panel_step = kMR;
+        } else if (TransA) {
+          pack_a_transposed(p.A + pc * p.lda + ic, p.lda, mc, kc, a_packed);
+          a_block = a_packed;
+          a_stride = kMR;
+          a_panel_step = kc * kMR;
         } else {
           pack_a(p.A + ic * p.lda + pc, p.lda, mc, kc, a_packed);
           a_block = a_packed;

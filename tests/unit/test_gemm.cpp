@@ -193,6 +193,8 @@ TEST_CASE("gemm matches a double-precision reference on every kernel, variant an
         failures += check_product(kernels, v, *pool, 200, 1100, 70, seed++);
         failures += check_product(kernels, v, *pool, 173, 150, 1030, seed++);
         failures += check_product(kernels, v, *pool, 2, 40, 3000, seed++);
+        // A^T rows 256 floats apart (lda = M + 3): copied into panels rather than read in place.
+        failures += check_product(kernels, v, *pool, 253, 140, 300, seed++);
         // K = 0: an empty sum, so C is the epilogue of zeros.
         failures += check_product(kernels, v, *pool, 5, 7, 0, seed++);
         INFO(kernels.isa << " " << name(v) << " threads " << pool->size());
