@@ -12,8 +12,8 @@
 //   first, in order (so it finds its share of the operands in its own cache from one call to
 //   the next). A thread that is done takes what is left of the others' shares, and the caller
 //   waits for tasks, never for threads: on a busy machine, a worker that the OS has not
-//   scheduled yet does not hold the call up, the caller just runs its tasks. Which thread runs
-//   a task never changes what the task computes.
+//   scheduled yet does not hold the call up, the caller just runs its tasks (and a forked child,
+//   which has no workers, still works). Which thread runs a task never changes what it computes.
 // - Waiting: idle workers spin for kSpinMicroseconds (back-to-back layers find them awake), then
 //   block on a condition variable, so an idle program burns no CPU.
 // - Not reentrant: parallel_for may be called from one thread at a time (the generated model
