@@ -129,7 +129,7 @@ def targets(rows, models):
             k, n = find(rows, model, task, "kerasc"), find(rows, model, task, "kerasc-nofuse")
             s = speedup(k, n)
             checks.append((None, f"{task} n/a") if s is None else
-                          (s > 1.0, f"{task} ×{s:.2f}{mark(k) or mark(n)}"))
+                          (s > 1.0, f"{task} ×{s:.3f}{mark(k) or mark(n)}"))
         add(f"fused beats unfused on {model} (fused speedup per task)", checks, "kerasc vs "
             "kerasc-nofuse")
     return out
@@ -300,6 +300,7 @@ def chart(path, rows, models):
     try:
         import matplotlib
         matplotlib.use("Agg")
+        matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: a small, greppable SVG
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed"
