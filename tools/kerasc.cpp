@@ -187,10 +187,7 @@ std::string kernelTable(mlir::func::FuncOp func, const char *title, int64_t batc
 /// The memory plan and kernels of a planned module, as a Markdown report.
 std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch, const WeightStore &weights) {
   auto func = *module.getOps<mlir::func::FuncOp>().begin();
-  auto attr = [&](const char *name) {
-    auto a = func->getAttrOfType<mlir::IntegerAttr>(name);
-    return a ? a.getInt() : 0;
-  };
+  auto attr = [&](const char *name) { return intAttr(func, name); };
   std::string out = "# kerasc report\n\n## Memory plan (bytes per sample)\n\n";
   out += fmt::format("| arena (planned) | no-reuse sum | lower bound (max live) | arena at batch {} |\n"
                      "|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n\n",
@@ -395,7 +392,7 @@ int compileMain(int argc, char **argv) {
   writeOutputDirectory(outputDir, files);
 
   auto func = *model.module->getOps<mlir::func::FuncOp>().begin();
-  auto attr = [&](const char *n) { return func->getAttrOfType<mlir::IntegerAttr>(n).getInt(); };
+  auto attr = [&](const char *n) { return intAttr(func, n); };
   if (report)
     std::fputs(reportText.c_str(), stdout);
   std::printf("kerasc: compiled %s (%zu layers, %s) to %s/ as %s: arena %lld B/sample "

@@ -23,7 +23,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -128,42 +127,41 @@ inline int run_bench(int argc, char **argv, const ModelDesc &m, TrainableModel *
   uint64_t seed = 0;
   bool profile = false;
   std::string weights_path = m.default_weights_file ? m.default_weights_file : "";
-  for (int i = 2; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      detail::print_bench_usage(m.name);
-      return 0;
-    }
-    if (arg == "--profile") {
-      profile = true;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "%s: option %s needs a value\n", m.name, arg.c_str());
-      return 2;
-    }
-    const char *value = argv[++i];
-    char *end = nullptr;
-    auto number = [&](double low) {
-      const double v = std::strtod(value, &end);
-      if (end == value || *end || v < low) {
-        std::fprintf(stderr, "%s: %s needs a number >= %g, got '%s'\n", m.name, arg.c_str(), low,
-                     value);
-        std::exit(2);
+  try {
+    for (int i = 2; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg == "--help" || arg == "-h") {
+        detail::print_bench_usage(m.name);
+        return 0;
       }
-      return v;
-    };
-    if (arg == "--task") task = value;
-    else if (arg == "--batch") batch = static_cast<long long>(number(1));
-    else if (arg == "--samples") samples = static_cast<long long>(number(1));
-    else if (arg == "--runs") runs = static_cast<int>(number(1));
-    else if (arg == "--min-time") min_time = number(0);
-    else if (arg == "--seed") seed = static_cast<uint64_t>(number(0));
-    else if (arg == "--weights" && m.external_weights) weights_path = value;
-    else {
-      std::fprintf(stderr, "%s: unknown bench option %s (try bench --help)\n", m.name, arg.c_str());
-      return 2;
+      if (arg == "--profile") {
+        profile = true;
+        continue;
+      }
+      if (i + 1 >= argc)
+        throw detail::CliError{2, "option " + arg + " needs a value"};
+      const std::string value = argv[++i];
+      auto number = [&](double low) {
+        const double v = detail::parse_number(arg, value);
+        if (v < low) {
+          char bound[32];
+          std::snprintf(bound, sizeof bound, "%g", low);
+          throw detail::CliError{2, arg + " needs a number >= " + bound + ", got '" + value + "'"};
+        }
+        return v;
+      };
+      if (arg == "--task") task = value;
+      else if (arg == "--batch") batch = static_cast<long long>(number(1));
+      else if (arg == "--samples") samples = static_cast<long long>(number(1));
+      else if (arg == "--runs") runs = static_cast<int>(number(1));
+      else if (arg == "--min-time") min_time = number(0);
+      else if (arg == "--seed") seed = static_cast<uint64_t>(number(0));
+      else if (arg == "--weights" && m.external_weights) weights_path = value;
+      else throw detail::CliError{2, "unknown bench option " + arg + " (try bench --help)"};
     }
+  } catch (const detail::CliError &e) {
+    std::fprintf(stderr, "%s: %s\n", m.name, e.message.c_str());
+    return e.code;
   }
   if (task != "infer" && task != "train") {
     std::fprintf(stderr, "%s: bench needs --task infer or --task train\n", m.name);
@@ -178,9 +176,8 @@ inline int run_bench(int argc, char **argv, const ModelDesc &m, TrainableModel *
     std::fprintf(stderr, "%s: --profile needs a build with -DKERASC_PROFILE=ON\n", m.name);
     return 2;
   }
-  if (m.init(weights_path.c_str()) != 0)
+  if (m.init(weights_path.c_str()) != 0)  // also starts the thread pool's workers
     return 1;
-  thread_pool();  // start the workers before anything is timed
 
   const bool train = task == "train";
   const long long n = train ? (samples > 0 ? samples : std::max(batch * 64, 2048LL)) : batch;

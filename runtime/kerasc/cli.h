@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -36,6 +37,19 @@ struct ModelDesc {
 };
 
 namespace detail {
+
+/// A command-line error of the program's subcommands: exit code and one-line message.
+struct CliError {
+  int code;
+  std::string message;
+};
+
+inline double parse_number(const std::string &option, const std::string &v) {
+  char *end = nullptr;
+  const double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0') throw CliError{2, option + ": '" + v + "' is not a number"};
+  return d;
+}
 
 inline void print_usage(const ModelDesc &m) {
   std::printf("usage: %s predict --input FILE [--input FILE ...] [--output FILE ...]\n"

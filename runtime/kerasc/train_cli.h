@@ -41,11 +41,6 @@ struct TrainCliHooks {
 
 namespace detail {
 
-struct CliError {
-  int code;
-  std::string message;
-};
-
 inline const char *no_hdf5_message() {
   return "this program was built without HDF5; use --save-checkpoint and `kerasc convert`";
 }
@@ -59,13 +54,6 @@ inline std::vector<std::string> split_list(const std::string &s, char sep) {
     if (end == std::string::npos) return out;
     start = end + 1;
   }
-}
-
-inline double parse_number(const std::string &option, const std::string &v) {
-  char *end = nullptr;
-  const double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0') throw CliError{2, option + ": '" + v + "' is not a number"};
-  return d;
 }
 
 inline MonitorMode parse_mode(const std::string &option, const std::string &v) {
