@@ -1,0 +1,202 @@
+// runtime/kerasc/normalization.h against a double-precision reference of Keras 3's formulas
+// (forward) and central finite differences of that reference (backward).
+//
+// Tolerances: forward and moving statistics |kernel - reference| <= 2e-6 * max(1, |reference|)
+// (float32 results of double-accumulated statistics; Keras's own float32 reductions differ
+// from exact by ~1e-7 relative); gradients <= 2e-5 * max(1, |numeric|) (the kernels return
+// float32; the numeric gradient uses h = 1e-4 in double on the double reference, truncation
+// error ~h^2 ~ 1e-8).
+#include "kerasc/normalization.h"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <vector>
+
+namespace {
+
+using Vec = std::vector<double>;
+
+std::vector<float> randomFloats(std::mt19937 &rng, size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = d(rng);
+  return v;
+}
+
+Vec toDouble(const std::vector<float> &v) { return Vec(v.begin(), v.end()); }
+
+/// Keras 3 BatchNormalization in training mode, in double: x [outer, C, inner].
+Vec refBatchNorm(const Vec &x, const Vec &gamma, const Vec &beta, int64_t outer, int64_t C,
+                 int64_t inner, double eps, Vec *mean = nullptr, Vec *var = nullptr) {
+  Vec m(C, 0.0), v(C, 0.0), y(x.size());
+  const double n = static_cast<double>(outer * inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t k = 0; k < inner; ++k)
+        m[c] += x[(o * C + c) * inner + k] / n;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t k = 0; k < inner; ++k) {
+        const double d = x[(o * C + c) * inner + k] - m[c];
+        v[c] += d * d / n;
+      }
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t k = 0; k < inner; ++k) {
+        const size_t i = (o * C + c) * inner + k;
+        y[i] = (x[i] - m[c]) / std::sqrt(v[c] + eps) * gamma[c] + beta[c];
+      }
+  if (mean)
+    *mean = m;
+  if (var)
+    *var = v;
+  return y;
+}
+
+/// Keras 3 LayerNormalization of each row of x [rows, n], in double.
+Vec refLayerNorm(const Vec &x, const Vec &gamma, const Vec &beta, int64_t rows, int64_t n,
+                 double eps, bool rms) {
+  Vec y(x.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = 0, v = 0;
+    for (int64_t j = 0; j < n; ++j)
+      m += x[r * n + j] / n;
+    for (int64_t j = 0; j < n; ++j)
+      v += (x[r * n + j] - m) * (x[r * n + j] - m) / n;
+    const double inv = 1.0 / std::sqrt(v + eps);
+    for (int64_t j = 0; j < n; ++j)
+      y[r * n + j] = rms ? x[r * n + j] * inv * gamma[j]
+                         : (x[r * n + j] - m) * inv * gamma[j] + beta[j];
+  }
+  return y;
+}
+
+/// d/dp sum(w * f(p)) by central differences.
+Vec numericGradient(const std::function<Vec(const Vec &)> &f, Vec p, const Vec &w) {
+  const double h = 1e-4;
+  Vec g(p.size());
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double keep = p[i];
+    p[i] = keep + h;
+    Vec up = f(p);
+    p[i] = keep - h;
+    Vec down = f(p);
+    p[i] = keep;
+    double s = 0;
+    for (size_t k = 0; k < w.size(); ++k)
+      s += w[k] * (up[k] - down[k]);
+    g[i] = s / (2 * h);
+  }
+  return g;
+}
+
+template <class A, class B> void expectClose(const A &got, const B &want, double tol) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::abs(double(got[i]) - double(want[i])) /
+                                std::max(1.0, std::abs(double(want[i]))));
+  INFO("worst relative deviation " << worst);
+  CHECK(worst <= tol);
+}
+
+struct BnShape {
+  int64_t outer, channels, inner;
+};
+
+} // namespace
+
+TEST_CASE("batch_norm_train normalizes with batch statistics and updates moving ones",
+          "[normalization]") {
+  // axis -1 on [6, 5] (inner 1); channels_first [2, 3, 4] (outer = batch); more channels than
+  // one accumulator block (70 > 64).
+  for (BnShape s : {BnShape{6, 5, 1}, BnShape{2, 3, 4}, BnShape{3, 70, 2}}) {
+    std::mt19937 rng(static_cast<unsigned>(s.outer * 100 + s.channels));
+    const size_t size = s.outer * s.channels * s.inner;
+    auto x = randomFloats(rng, size, -3.0f, 5.0f);
+    auto gamma = randomFloats(rng, s.channels, 0.5f, 2.0f);
+    auto beta = randomFloats(rng, s.channels, -1.0f, 1.0f);
+    auto mm = randomFloats(rng, s.channels, -1.0f, 1.0f);
+    auto mv = randomFloats(rng, s.channels, 0.5f, 2.0f);
+    const auto mm0 = mm, mv0 = mv;
+    const float eps = 1e-3f, momentum = 0.9f;
+    std::vector<float> y(size);
+    kerasc::batch_norm_train(x.data(), y.data(), gamma.data(), beta.data(), mm.data(), mv.data(),
+                             s.outer, s.channels, s.inner, eps, momentum);
+    Vec mean, var;
+    Vec want = refBatchNorm(toDouble(x), toDouble(gamma), toDouble(beta), s.outer, s.channels,
+                            s.inner, eps, &mean, &var);
+    expectClose(y, want, 2e-6);
+    Vec wantMm(s.channels), wantMv(s.channels);
+    for (int64_t c = 0; c < s.channels; ++c) {
+      wantMm[c] = mm0[c] * 0.9 + mean[c] * 0.1;
+      wantMv[c] = mv0[c] * 0.9 + var[c] * 0.1;
+    }
+    expectClose(mm, wantMm, 2e-6);
+    expectClose(mv, wantMv, 2e-6);
+  }
+}
+
+TEST_CASE("batch_norm gradients match finite differences", "[normalization]") {
+  for (BnShape s : {BnShape{6, 5, 1}, BnShape{2, 3, 4}, BnShape{2, 67, 3}}) {
+    std::mt19937 rng(static_cast<unsigned>(7 + s.channels));
+    const size_t size = s.outer * s.channels * s.inner;
+    auto x = randomFloats(rng, size, -2.0f, 2.0f);
+    auto gamma = randomFloats(rng, s.channels, 0.5f, 2.0f);
+    auto beta = randomFloats(rng, s.channels, -1.0f, 1.0f);
+    auto dy = randomFloats(rng, size, -1.0f, 1.0f);
+    const float eps = 1e-3f;
+    std::vector<float> dx(size), dgamma(s.channels);
+    kerasc::batch_norm_grad_input(dy.data(), x.data(), gamma.data(), dx.data(), s.outer,
+                                  s.channels, s.inner, eps);
+    kerasc::batch_norm_grad_gamma(dy.data(), x.data(), dgamma.data(), s.outer, s.channels,
+                                  s.inner, eps);
+    const Vec xd = toDouble(x), gd = toDouble(gamma), bd = toDouble(beta), w = toDouble(dy);
+    expectClose(dx, numericGradient([&](const Vec &p) {
+                  return refBatchNorm(p, gd, bd, s.outer, s.channels, s.inner, eps);
+                }, xd, w), 2e-5);
+    expectClose(dgamma, numericGradient([&](const Vec &p) {
+                  return refBatchNorm(xd, p, bd, s.outer, s.channels, s.inner, eps);
+                }, gd, w), 2e-5);
+  }
+}
+
+TEST_CASE("layer_norm matches Keras's formula, with and without rms_scaling", "[normalization]") {
+  for (bool rms : {false, true}) {
+    std::mt19937 rng(rms ? 3 : 4);
+    const int64_t rows = 7, n = 12;
+    auto x = randomFloats(rng, rows * n, -3.0f, 4.0f);
+    auto gamma = randomFloats(rng, n, 0.5f, 2.0f);
+    auto beta = randomFloats(rng, n, -1.0f, 1.0f);
+    std::vector<float> y(rows * n);
+    kerasc::layer_norm(x.data(), y.data(), gamma.data(), beta.data(), rows, n, 1e-3f, rms);
+    expectClose(y, refLayerNorm(toDouble(x), toDouble(gamma), toDouble(beta), rows, n, 1e-3, rms),
+                2e-6);
+  }
+}
+
+TEST_CASE("layer_norm gradients match finite differences", "[normalization]") {
+  for (bool rms : {false, true}) {
+    std::mt19937 rng(rms ? 11 : 12);
+    const int64_t rows = 5, n = 9;
+    const float eps = 1e-3f;
+    auto x = randomFloats(rng, rows * n, -2.0f, 2.0f);
+    auto gamma = randomFloats(rng, n, 0.5f, 2.0f);
+    auto beta = randomFloats(rng, n, -1.0f, 1.0f);
+    auto dy = randomFloats(rng, rows * n, -1.0f, 1.0f);
+    std::vector<float> dx(rows * n), dgamma(n);
+    kerasc::layer_norm_grad_input(dy.data(), x.data(), gamma.data(), dx.data(), rows, n, eps, rms);
+    kerasc::layer_norm_grad_gamma(dy.data(), x.data(), dgamma.data(), rows, n, eps, rms);
+    const Vec xd = toDouble(x), gd = toDouble(gamma), bd = toDouble(beta), w = toDouble(dy);
+    expectClose(dx, numericGradient([&](const Vec &p) {
+                  return refLayerNorm(p, gd, bd, rows, n, eps, rms);
+                }, xd, w), 2e-5);
+    expectClose(dgamma, numericGradient([&](const Vec &p) {
+                  return refLayerNorm(xd, p, bd, rows, n, eps, rms);
+                }, gd, w), 2e-5);
+  }
+}
