@@ -39,7 +39,7 @@ bool isKnownBinaryFn(llvm::StringRef fn) {
 }
 
 bool isElementwise(Operation *op) {
-  return isa<BiasAddOp, ActivationOp, RescaleOp, BinaryOp, NormalizeOp, PReluOp>(op);
+  return isa<BiasAddOp, ActivationOp, RescaleOp, BinaryOp, NormalizeOp, PReluOp, BatchNormOp>(op);
 }
 
 std::vector<std::string> layerNames(Location loc) {
@@ -80,6 +80,13 @@ void addElements(ShapedType type, int64_t factor, int64_t &perSample, int64_t &f
   (hasBatchDim(type) ? perSample : fixed) += elementsPerSample(type) * factor;
 }
 
+int64_t elementsOf(ShapedType type) {
+  int64_t n = 1;
+  for (int64_t d : type.getShape())
+    n *= d;
+  return n;
+}
+
 /// FLOPs of one op on its own (not counting memory), split into per-sample and fixed parts.
 void addFlops(Operation *op, KernelCost &cost) {
   auto shaped = [](Value v) { return v.getType().cast<ShapedType>(); };
@@ -96,6 +103,32 @@ void addFlops(Operation *op, KernelCost &cost) {
   } else if (auto gk = dyn_cast<MatMulGradKernelOp>(op)) {
     // Every input row meets every column of dy: 2 * N per input element.
     perElement(gk.getInput(), 2 * shaped(gk.getGrad()).getShape().back());
+  } else if (auto conv = dyn_cast<ConvOp>(op)) {
+    // Each output element sums K... x Cin / groups products.
+    perElement(conv.getResult(), 2 * elementsOf(shaped(conv.getKernel())) /
+                                     shaped(conv.getKernel()).getShape().back());
+  } else if (auto convT = dyn_cast<ConvTransposeOp>(op)) {
+    // Each input element meets K... x Cout / groups kernel entries.
+    perElement(convT.getInput(), 2 * elementsOf(shaped(convT.getKernel())) /
+                                     shaped(convT.getKernel()).getShape().back());
+  } else if (auto gk = dyn_cast<ConvGradKernelOp>(op)) {
+    // The same products as the forward convolution.
+    perElement(gk.getGrad(), 2 * elementsOf(shaped(gk.getResult())) /
+                                 shaped(gk.getResult()).getShape().back());
+  } else if (auto pool = dyn_cast<PoolOp>(op)) {
+    int64_t window = 1;
+    for (Attribute w : pool.getWindow())
+      window *= w.cast<IntegerAttr>().getInt();
+    perElement(pool.getResult(), window);
+  } else if (auto poolGrad = dyn_cast<PoolGradOp>(op)) {
+    int64_t window = 1;
+    for (Attribute w : poolGrad.getWindow())
+      window *= w.cast<IntegerAttr>().getInt();
+    perElement(poolGrad.getGrad(), window);
+  } else if (isa<ResizeOp, ResizeGradOp>(op)) {
+    perElement(op->getOperand(0), 4);
+  } else if (isa<BatchNormTrainOp, BatchNormGradOp, LayerNormOp, LayerNormGradOp>(op)) {
+    perElement(op->getOperand(0), 8);
   } else if (isa<SoftmaxOp, SoftmaxGradOp>(op)) {
     perElement(op->getResult(0), 5);
   } else if (isa<LossOp, LossGradOp>(op)) {
@@ -105,8 +138,10 @@ void addFlops(Operation *op, KernelCost &cost) {
       perElement(grad, 10);
   } else if (isa<ReduceToOp, RegularizerOp>(op)) {
     perElement(op->getOperand(0), 1);
+  } else if (isa<BatchNormOp>(op)) {
+    perElement(op->getResult(0), 4);
   } else if (isElementwise(op) ||
-             isa<ActivationGradOp, BinaryGradOp, PReluGradOp, NormalizeGradOp,
+             isa<PadOp, ActivationGradOp, BinaryGradOp, PReluGradOp, NormalizeGradOp,
                  RegularizerGradOp, NoiseOp, NoiseGradOp>(op)) {
     perElement(op->getResult(0), 1);
   } // data movement (transpose, concat, repeat, slice): no arithmetic
@@ -238,6 +273,11 @@ LogicalResult verifyInferredResultType(Operation *op) {
 /// Result type equal to the first operand's (unary elementwise ops).
 static FailureOr<TensorType> sameAsInput(Operation *op) {
   return op->getOperand(0).getType().cast<TensorType>();
+}
+
+/// Result type equal to the `index`-th operand's.
+static FailureOr<TensorType> sameAsOperand(Operation *op, unsigned index) {
+  return op->getOperand(index).getType().cast<TensorType>();
 }
 
 /// Checks that `param` broadcasts into the shape of `input` without changing it.
@@ -443,13 +483,356 @@ FailureOr<TensorType> ConcatOp::inferResultType() {
 FailureOr<TensorType> NoiseOp::inferResultType() { return sameAsInput(*this); }
 
 //===----------------------------------------------------------------------------------------===//
+// Convolution, pooling and resampling
+//===----------------------------------------------------------------------------------------===//
+
+namespace {
+
+/// The spatial attributes of a convolution or pool, checked against its rank-`spatial` input.
+struct Window {
+  SmallVector<int64_t> strides, dilations, padding;
+};
+
+FailureOr<Window> readWindow(Operation *op, size_t spatial, ArrayAttr strides,
+                             ArrayAttr dilations, ArrayAttr padding) {
+  Window w{toI64s(strides), dilations ? toI64s(dilations) : SmallVector<int64_t>(spatial, 1),
+           toI64s(padding)};
+  if (w.strides.size() != spatial || w.dilations.size() != spatial ||
+      w.padding.size() != 2 * spatial) {
+    op->emitOpError() << "needs " << spatial << " strides and dilations and " << 2 * spatial
+                      << " padding entries for its " << spatial << " spatial axes";
+    return failure();
+  }
+  for (size_t i = 0; i < spatial; ++i)
+    if (w.strides[i] < 1 || w.dilations[i] < 1 || w.padding[2 * i] < 0) {
+      op->emitOpError("strides and dilations must be positive and leading padding non-negative");
+      return failure();
+    }
+  return w;
+}
+
+/// Output size of a convolution or pool along one axis, or a failure when it would be empty.
+FailureOr<int64_t> slidingSize(Operation *op, int64_t size, int64_t extent, int64_t stride,
+                               int64_t before, int64_t after) {
+  int64_t span = size + before + after - extent;
+  if (span < 0) {
+    op->emitOpError() << "window of extent " << extent << " does not fit in an axis of size "
+                      << size << " padded by " << before << " + " << after;
+    return failure();
+  }
+  return span / stride + 1;
+}
+
+/// Checks an [input, kernel] pair of a convolution; returns the spatial rank.
+FailureOr<size_t> convOperands(Operation *op, ArrayRef<int64_t> in, ArrayRef<int64_t> k,
+                               int64_t groups, int64_t kernelInAxis, int64_t kernelOutAxis,
+                               int64_t inChannels) {
+  if (in.size() < 3 || k.size() != in.size()) {
+    op->emitOpError() << "input " << shapeString(in) << " must be [B, spatial..., C] and kernel "
+                      << shapeString(k) << " [K..., Cin, Cout] of the same rank";
+    return failure();
+  }
+  if (groups < 1 || inChannels % groups || k[kernelOutAxis] % groups) {
+    op->emitOpError() << "groups = " << groups << " must divide the input channels ("
+                      << inChannels << ") and the output channels";
+    return failure();
+  }
+  if (k[kernelInAxis] * groups != inChannels) {
+    op->emitOpError() << "kernel " << shapeString(k) << " expects "
+                      << k[kernelInAxis] * groups << " input channels, the input has "
+                      << inChannels;
+    return failure();
+  }
+  return in.size() - 2;
+}
+
+} // namespace
+
+FailureOr<TensorType> ConvOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput()), k = shapeOf(getKernel());
+  int64_t groups = static_cast<int64_t>(getGroups());
+  auto spatial = convOperands(*this, in, k, groups, k.size() - 2, k.size() - 1,
+                              in.empty() ? 0 : in.back());
+  if (failed(spatial))
+    return failure();
+  auto w = readWindow(*this, *spatial, getStrides(), getDilations(), getPadding());
+  if (failed(w))
+    return failure();
+  SmallVector<int64_t> out{in[0]};
+  for (size_t i = 0; i < *spatial; ++i) {
+    auto o = slidingSize(*this, in[i + 1], w->dilations[i] * (k[i] - 1) + 1, w->strides[i],
+                         w->padding[2 * i], w->padding[2 * i + 1]);
+    if (failed(o))
+      return failure();
+    out.push_back(*o);
+  }
+  out.push_back(k.back());
+  return rankedF32(getContext(), out);
+}
+
+FailureOr<TensorType> ConvTransposeOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput()), k = shapeOf(getKernel());
+  int64_t groups = static_cast<int64_t>(getGroups());
+  // The kernel is [K..., Cout / groups, Cin]: its last axis meets the input channels.
+  auto spatial = convOperands(*this, in, k, 1, k.size() - 1, k.size() - 2,
+                              in.empty() ? 0 : in.back());
+  if (failed(spatial))
+    return failure();
+  if (groups < 1 || in.back() % groups)
+    return emitOpError() << "groups = " << groups << " must divide the input channels";
+  auto w = readWindow(*this, *spatial, getStrides(), getDilations(), getPadding());
+  if (failed(w))
+    return failure();
+  SmallVector<int64_t> out{in[0]};
+  for (size_t i = 0; i < *spatial; ++i) {
+    int64_t o = (in[i + 1] - 1) * w->strides[i] + w->dilations[i] * (k[i] - 1) + 1 -
+                w->padding[2 * i] - w->padding[2 * i + 1];
+    if (o < 1)
+      return emitOpError() << "output size along spatial axis " << i << " would be " << o;
+    out.push_back(o);
+  }
+  out.push_back(k[k.size() - 2] * groups);
+  return rankedF32(getContext(), out);
+}
+
+FailureOr<TensorType> ConvGradKernelOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput()), dy = shapeOf(getGrad());
+  SmallVector<int64_t> ks = toI64s(getKernelSpatial());
+  int64_t groups = static_cast<int64_t>(getGroups());
+  if (in.size() < 3 || dy.size() != in.size() || ks.size() != in.size() - 2)
+    return emitOpError() << "input " << shapeString(in) << ", grad " << shapeString(dy)
+                         << " and kernel_spatial " << shapeString(ks) << " disagree in rank";
+  if (groups < 1 || in.back() % groups || dy.back() % groups)
+    return emitOpError() << "groups = " << groups << " must divide both channel counts";
+  SmallVector<int64_t> kernel(ks);
+  kernel.push_back(in.back() / groups);
+  kernel.push_back(dy.back());
+  // The forward convolution with this kernel must produce grad's spatial shape.
+  auto w = readWindow(*this, ks.size(), getStrides(), getDilations(), getPadding());
+  if (failed(w))
+    return failure();
+  for (size_t i = 0; i < ks.size(); ++i) {
+    auto o = slidingSize(*this, in[i + 1], w->dilations[i] * (ks[i] - 1) + 1, w->strides[i],
+                         w->padding[2 * i], w->padding[2 * i + 1]);
+    if (failed(o))
+      return failure();
+    if (*o != dy[i + 1])
+      return emitOpError() << "grad " << shapeString(dy) << " is not the output shape of the "
+                           << "convolution of " << shapeString(in);
+  }
+  return rankedF32(getContext(), kernel);
+}
+
+static FailureOr<TensorType> pooledType(Operation *op, Value input, ArrayAttr window,
+                                        ArrayAttr strides, ArrayAttr padding) {
+  auto in = shapeOf(input);
+  if (in.size() < 3)
+    return op->emitOpError() << "input " << shapeString(in) << " must be [B, spatial..., C]";
+  SmallVector<int64_t> win = toI64s(window);
+  auto w = readWindow(op, in.size() - 2, strides, ArrayAttr(), padding);
+  if (failed(w))
+    return failure();
+  if (win.size() != in.size() - 2 || llvm::any_of(win, [](int64_t v) { return v < 1; }))
+    return op->emitOpError("needs one positive window size per spatial axis");
+  SmallVector<int64_t> out{in[0]};
+  for (size_t i = 0; i < win.size(); ++i) {
+    if (w->padding[2 * i + 1] < 0)
+      return op->emitOpError("pool padding must be non-negative");
+    auto o = slidingSize(op, in[i + 1], win[i], w->strides[i], w->padding[2 * i],
+                         w->padding[2 * i + 1]);
+    if (failed(o))
+      return failure();
+    out.push_back(*o);
+  }
+  out.push_back(in.back());
+  return rankedF32(op->getContext(), out);
+}
+
+FailureOr<TensorType> PoolOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  return pooledType(*this, getInput(), getWindow(), getStrides(), getPadding());
+}
+
+LogicalResult PoolOp::verify() {
+  if (getKind() != "max" && getKind() != "avg")
+    return emitOpError() << "kind must be \"max\" or \"avg\", got \"" << getKind() << "\"";
+  return success();
+}
+
+FailureOr<TensorType> PoolGradOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto pooled = pooledType(*this, getInput(), getWindow(), getStrides(), getPadding());
+  if (failed(pooled))
+    return failure();
+  if (pooled->getShape() != shapeOf(getGrad()))
+    return emitOpError() << "grad " << shapeString(shapeOf(getGrad()))
+                         << " is not the pooled shape " << shapeString(pooled->getShape());
+  return sameAsOperand(*this, 1);
+}
+
+LogicalResult PoolGradOp::verify() {
+  if (getKind() != "max" && getKind() != "avg")
+    return emitOpError() << "kind must be \"max\" or \"avg\", got \"" << getKind() << "\"";
+  return success();
+}
+
+FailureOr<TensorType> PadOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput());
+  SmallVector<int64_t> pads = toI64s(getPads());
+  if (in.size() < 2 || pads.size() != 2 * (in.size() - 1))
+    return emitOpError() << "needs 2 pads per non-batch axis of " << shapeString(in);
+  SmallVector<int64_t> out{in[0]};
+  for (size_t i = 1; i < in.size(); ++i) {
+    int64_t size = in[i] + pads[2 * (i - 1)] + pads[2 * (i - 1) + 1];
+    if (size < 1)
+      return emitOpError() << "cropping leaves nothing of axis " << i << " (size " << in[i]
+                           << ")";
+    out.push_back(size);
+  }
+  return rankedF32(getContext(), out);
+}
+
+static LogicalResult checkResizeAttrs(Operation *op, ArrayAttr scale, llvm::StringRef method,
+                                      size_t rank) {
+  if (method != "nearest" && method != "bilinear")
+    return op->emitOpError() << "method must be \"nearest\" or \"bilinear\", got \"" << method
+                             << "\"";
+  SmallVector<int64_t> s = toI64s(scale);
+  if (rank < 3 || s.size() != rank - 2 || llvm::any_of(s, [](int64_t v) { return v < 1; }))
+    return op->emitOpError("needs one positive scale per spatial axis of a [B, spatial..., C] "
+                           "input");
+  return success();
+}
+
+FailureOr<TensorType> ResizeOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto in = shapeOf(getInput());
+  if (failed(checkResizeAttrs(*this, getScale(), getMethod(), in.size())))
+    return failure();
+  SmallVector<int64_t> s = toI64s(getScale()), out(in.begin(), in.end());
+  for (size_t i = 0; i < s.size(); ++i)
+    out[i + 1] *= s[i];
+  return rankedF32(getContext(), out);
+}
+
+FailureOr<TensorType> ResizeGradOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  auto dy = shapeOf(getGrad());
+  if (failed(checkResizeAttrs(*this, getScale(), getMethod(), dy.size())))
+    return failure();
+  SmallVector<int64_t> s = toI64s(getScale()), out(dy.begin(), dy.end());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (out[i + 1] % s[i])
+      return emitOpError() << "grad " << shapeString(dy) << " is not a multiple of the scale";
+    out[i + 1] /= s[i];
+  }
+  return rankedF32(getContext(), out);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Normalization layers
+//===----------------------------------------------------------------------------------------===//
+
+/// Checks a normalization axis and that each parameter broadcasts into the input.
+static LogicalResult checkNormParams(Operation *op, Value input, int64_t axis,
+                                     ArrayRef<std::pair<Value, const char *>> params) {
+  int64_t rank = shapeOf(input).size();
+  if (axis < 1 || axis >= rank)
+    return op->emitOpError() << "axis " << axis << " is not a non-batch axis of a rank-" << rank
+                             << " input";
+  for (auto [param, what] : params)
+    if (failed(checkBroadcastsInto(op, input, param, what)))
+      return failure();
+  return success();
+}
+
+FailureOr<TensorType> BatchNormOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (failed(checkNormParams(*this, getInput(), getAxis(),
+                             {{getGamma(), "gamma"}, {getBeta(), "beta"},
+                              {getMean(), "mean"}, {getVariance(), "variance"}})))
+    return failure();
+  return sameAsInput(*this);
+}
+
+FailureOr<TensorType> BatchNormTrainOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (failed(checkNormParams(*this, getInput(), getAxis(),
+                             {{getGamma(), "gamma"}, {getBeta(), "beta"},
+                              {getMovingMean(), "moving_mean"},
+                              {getMovingVariance(), "moving_variance"}})))
+    return failure();
+  return sameAsInput(*this);
+}
+
+LogicalResult BatchNormTrainOp::verify() {
+  double m = getMomentum().convertToDouble();
+  if (m < 0.0 || m > 1.0)
+    return emitOpError() << "momentum " << m << " is outside [0, 1]";
+  return success();
+}
+
+FailureOr<TensorType> BatchNormGradOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (shapeOf(getGrad()) != shapeOf(getInput()))
+    return emitOpError("grad and input must have the same shape");
+  if (failed(checkNormParams(*this, getInput(), getAxis(), {{getGamma(), "gamma"}})))
+    return failure();
+  return sameAsOperand(*this, static_cast<int64_t>(getOperand()) == 0 ? 1 : 2);
+}
+
+LogicalResult BatchNormGradOp::verify() {
+  int64_t operand = static_cast<int64_t>(getOperand());
+  if (operand != 0 && operand != 1)
+    return emitOpError("operand must be 0 (input) or 1 (gamma)");
+  return success();
+}
+
+FailureOr<TensorType> LayerNormOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (failed(checkNormParams(*this, getInput(), getAxis(),
+                             {{getGamma(), "gamma"}, {getBeta(), "beta"}})))
+    return failure();
+  return sameAsInput(*this);
+}
+
+FailureOr<TensorType> LayerNormGradOp::inferResultType() {
+  if (!allRanked(*this))
+    return unrankedF32(getContext());
+  if (shapeOf(getGrad()) != shapeOf(getInput()))
+    return emitOpError("grad and input must have the same shape");
+  if (failed(checkNormParams(*this, getInput(), getAxis(), {{getGamma(), "gamma"}})))
+    return failure();
+  return sameAsOperand(*this, static_cast<int64_t>(getOperand()) == 0 ? 1 : 2);
+}
+
+LogicalResult LayerNormGradOp::verify() {
+  int64_t operand = static_cast<int64_t>(getOperand());
+  if (operand != 0 && operand != 1)
+    return emitOpError("operand must be 0 (input) or 1 (gamma)");
+  return success();
+}
+
+//===----------------------------------------------------------------------------------------===//
 // Training
 //===----------------------------------------------------------------------------------------===//
 
-/// Result type equal to the `index`-th operand's.
-static FailureOr<TensorType> sameAsOperand(Operation *op, unsigned index) {
-  return op->getOperand(index).getType().cast<TensorType>();
-}
 
 FailureOr<TensorType> MatMulGradInputOp::inferResultType() {
   if (!allRanked(*this))

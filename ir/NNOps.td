@@ -232,6 +232,9 @@ def NN_NoiseOp : NN_ShapedOp<"noise"> {
     draws, shared with its nn.noise_grad so that the backward pass recomputes the same mask.
     ActivityRegularization keeps its factors in `l1` / `l2` (nn-autodiff turns them into a
     penalty on the loss); SpatialDropout* marks `channels_first` data.
+    The image augmentation layers (RandomFlip, RandomRotation, RandomZoom, RandomTranslation,
+    RandomContrast) are nn.noise too, active only in training, with their Keras config in
+    `config`.
 
     ```mlir
     %d = nn.noise %x {layer_class = "Dropout", rate = 5.000000e-01 : f64} : (tensor<?x8xf32>) -> tensor<?x8xf32>
@@ -239,7 +242,233 @@ def NN_NoiseOp : NN_ShapedOp<"noise"> {
   }];
   let arguments = (ins NN_Tensor:$input, StrAttr:$layer_class, OptionalAttr<F64Attr>:$rate,
                    OptionalAttr<I64Attr>:$stream, OptionalAttr<F64Attr>:$l1,
-                   OptionalAttr<F64Attr>:$l2, OptionalAttr<BoolAttr>:$channels_first);
+                   OptionalAttr<F64Attr>:$l2, OptionalAttr<BoolAttr>:$channels_first,
+                   OptionalAttr<DictionaryAttr>:$config);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Convolution, pooling and resampling. Layout is channels_last, [B, spatial..., C]; Keras layers
+// with data_format="channels_first" are imported between two nn.transpose ops. Spatial
+// attributes have one entry per spatial axis; `padding` lists [before_0, after_0, before_1, ...].
+//===----------------------------------------------------------------------------------------===//
+
+def NN_ConvOp : NN_ShapedOp<"conv"> {
+  let summary = "N-d convolution (Keras Conv1D/Conv2D, DepthwiseConv2D, SeparableConv2D parts)";
+  let description = [{
+    `input` is `[B, S..., Cin]`, `kernel` `[K..., Cin / groups, Cout]`; output channel `co`
+    reads input channels of group `co / (Cout / groups)`. Each output size is
+    `O = floor((S + before + after - dilation * (K - 1) - 1) / stride) + 1`; out-of-range
+    input positions read zero. `algorithm` ("direct", "im2col", "pointwise", ...) is chosen by
+    nn-choose-conv-algorithm; without it the code generator uses "direct".
+
+    ```mlir
+    %y = nn.conv %x, %w {strides = [1, 1], dilations = [1, 1], padding = [1, 1, 1, 1], groups = 1 : i64}
+        : (tensor<?x8x8x3xf32>, tensor<3x3x3x16xf32>) -> tensor<?x8x8x16xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$kernel, I64ArrayAttr:$strides,
+                   I64ArrayAttr:$dilations, I64ArrayAttr:$padding, I64Attr:$groups,
+                   OptionalAttr<StrAttr>:$algorithm);
+}
+
+def NN_ConvTransposeOp : NN_ShapedOp<"conv_transpose"> {
+  let summary = "transposed convolution (Keras Conv2DTranspose; the input gradient of nn.conv)";
+  let description = [{
+    `input` is `[B, S..., Cin]`, `kernel` `[K..., Cout / groups, Cin]` (Keras's
+    Conv2DTranspose layout). Input position `i` adds `input[i] * kernel[k]` to output position
+    `i * stride + k * dilation - before`; positions outside `[0, O)` are dropped, with
+    `O = (S - 1) * stride + dilation * (K - 1) + 1 - before - after` (`after` may be negative:
+    Keras's output_padding).
+
+    ```mlir
+    %y = nn.conv_transpose %x, %w {strides = [2, 2], dilations = [1, 1], padding = [0, 0, 0, 0], groups = 1 : i64}
+        : (tensor<?x4x4x8xf32>, tensor<2x2x3x8xf32>) -> tensor<?x8x8x3xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$kernel, I64ArrayAttr:$strides,
+                   I64ArrayAttr:$dilations, I64ArrayAttr:$padding, I64Attr:$groups,
+                   OptionalAttr<StrAttr>:$algorithm);
+}
+
+def NN_ConvGradKernelOp : NN_ShapedOp<"conv_grad_kernel"> {
+  let summary = "gradient of nn.conv with respect to its kernel, summed over the batch";
+  let description = [{
+    `input` is the convolution's input `[B, S..., Cin]`, `grad` its output gradient
+    `[B, O..., Cout]`; the attributes are the convolution's, plus `kernel_spatial` (K...), which
+    the sizes alone do not determine. The result has the kernel's shape `[K..., Cin / groups, Cout]`.
+    (nn.conv_transpose's kernel gradient is this op with input and grad swapped.)
+
+    ```mlir
+    %dw = nn.conv_grad_kernel %x, %dy {strides = [1, 1], dilations = [1, 1], padding = [1, 1, 1, 1], groups = 1 : i64, kernel_spatial = [3, 3]}
+        : (tensor<?x8x8x3xf32>, tensor<?x8x8x16xf32>) -> tensor<3x3x3x16xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$grad, I64ArrayAttr:$strides,
+                   I64ArrayAttr:$dilations, I64ArrayAttr:$padding, I64Attr:$groups,
+                   I64ArrayAttr:$kernel_spatial, OptionalAttr<StrAttr>:$algorithm);
+}
+
+def NN_PoolOp : NN_ShapedOp<"pool"> {
+  let summary = "max or average pooling over spatial windows (Keras *Pooling1D/2D, Global*)";
+  let description = [{
+    `kind` is "max" or "avg". `O = floor((S + before + after - window) / stride) + 1`.
+    Padded positions never win a max, and an average divides by the number of in-bounds
+    elements of its window (Keras's "same" padding). Global pooling is a window as large as
+    the input followed by nn.reshape.
+
+    ```mlir
+    %p = nn.pool %x {kind = "max", window = [2, 2], strides = [2, 2], padding = [0, 0, 0, 0]}
+        : (tensor<?x8x8x4xf32>) -> tensor<?x4x4x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, StrAttr:$kind, I64ArrayAttr:$window,
+                   I64ArrayAttr:$strides, I64ArrayAttr:$padding);
+  let hasVerifier = 1;
+}
+
+def NN_PoolGradOp : NN_ShapedOp<"pool_grad"> {
+  let summary = "gradient of nn.pool with respect to its input";
+  let description = [{
+    `grad` is the pool's output gradient, `input` its input; the attributes are the pool's.
+    Max pooling sends each window's gradient to the window's first maximum (row-major order);
+    average pooling spreads it evenly over the window's in-bounds elements.
+
+    ```mlir
+    %dx = nn.pool_grad %dy, %x {kind = "max", window = [2, 2], strides = [2, 2], padding = [0, 0, 0, 0]}
+        : (tensor<?x4x4x4xf32>, tensor<?x8x8x4xf32>) -> tensor<?x8x8x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, NN_Tensor:$input, StrAttr:$kind, I64ArrayAttr:$window,
+                   I64ArrayAttr:$strides, I64ArrayAttr:$padding);
+  let hasVerifier = 1;
+}
+
+def NN_PadOp : NN_ShapedOp<"pad"> {
+  let summary = "zero padding or cropping of the non-batch axes (ZeroPadding*, Cropping*)";
+  let description = [{
+    `pads` holds [before, after] for every non-batch axis; a negative value crops. The
+    gradient of nn.pad is nn.pad with the pads negated.
+
+    ```mlir
+    %p = nn.pad %x {pads = [1, 2, 0, -1, 0, 0]} : (tensor<?x4x5x3xf32>) -> tensor<?x7x4x3xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, I64ArrayAttr:$pads);
+}
+
+def NN_ResizeOp : NN_ShapedOp<"resize"> {
+  let summary = "upsampling by integer factors (Keras UpSampling1D/2D)";
+  let description = [{
+    `input` is `[B, S..., C]`; each spatial axis grows by its `scale`. `method` is "nearest"
+    (repeat) or "bilinear" (Keras 3: half-pixel centers, as keras.ops.image.resize).
+
+    ```mlir
+    %u = nn.resize %x {scale = [2, 2], method = "nearest"} : (tensor<?x4x4x3xf32>) -> tensor<?x8x8x3xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, I64ArrayAttr:$scale, StrAttr:$method);
+}
+
+def NN_ResizeGradOp : NN_ShapedOp<"resize_grad"> {
+  let summary = "gradient of nn.resize with respect to its input";
+  let description = [{
+    ```mlir
+    %dx = nn.resize_grad %dy {scale = [2, 2], method = "nearest"} : (tensor<?x8x8x3xf32>) -> tensor<?x4x4x3xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, I64ArrayAttr:$scale, StrAttr:$method);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Normalization layers
+//===----------------------------------------------------------------------------------------===//
+
+def NN_BatchNormOp : NN_ShapedOp<"batch_norm"> {
+  let summary = "BatchNormalization at inference: (x - mean) / sqrt(variance + epsilon) * gamma + beta";
+  let description = [{
+    `gamma`, `beta`, `mean` and `variance` broadcast against the input like nn.binary operands
+    (`[C]` for the last axis, `[C, 1, 1]` for axis 1 of a rank-4 input); `axis` is the
+    normalized (channel) axis. Elementwise: it fuses into a producer's epilogue, and
+    nn-fold-batch-norm folds it into a preceding convolution or matmul. Keras's center=False /
+    scale=False come in as constant zeros / ones.
+
+    ```mlir
+    %y = nn.batch_norm %x, %g, %b, %m, %v {axis = 3 : i64, epsilon = 1.0e-03 : f64}
+        : (tensor<?x8x8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<?x8x8x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$gamma, NN_Tensor:$beta, NN_Tensor:$mean,
+                   NN_Tensor:$variance, I64Attr:$axis, F64Attr:$epsilon);
+}
+
+def NN_BatchNormTrainOp : NN_ShapedOp<"batch_norm_train"> {
+  let summary = "BatchNormalization in training: batch statistics, moving averages updated";
+  let description = [{
+    Normalizes with the batch's mean and biased variance, taken over every axis but `axis`, and
+    updates the moving statistics in place as Keras does:
+    `moving = moving * momentum + batch_statistic * (1 - momentum)`. Operands as nn.batch_norm,
+    with the moving mean and variance last (their buffers are written).
+
+    ```mlir
+    %y = nn.batch_norm_train %x, %g, %b, %m, %v {axis = 3 : i64, epsilon = 1.0e-03 : f64, momentum = 0.99 : f64}
+        : (tensor<?x8x8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<?x8x8x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$gamma, NN_Tensor:$beta,
+                   NN_Tensor:$moving_mean, NN_Tensor:$moving_variance, I64Attr:$axis,
+                   F64Attr:$epsilon, F64Attr:$momentum);
+  let hasVerifier = 1;
+}
+
+def NN_BatchNormGradOp : NN_ShapedOp<"batch_norm_grad"> {
+  let summary = "gradient of nn.batch_norm_train with respect to its input (0) or gamma (1)";
+  let description = [{
+    Recomputes the batch statistics from `input`. With `xhat` the normalized input and
+    `N` the elements per channel: input: `gamma / sqrt(var + eps) * (dy - mean(dy) - xhat *
+    mean(dy * xhat))`; gamma: `sum(dy * xhat)` at gamma's shape. (beta's gradient is
+    nn.reduce_to of dy.)
+
+    ```mlir
+    %dx = nn.batch_norm_grad %dy, %x, %g {axis = 3 : i64, epsilon = 1.0e-03 : f64, operand = 0 : i64}
+        : (tensor<?x8x8x4xf32>, tensor<?x8x8x4xf32>, tensor<4xf32>) -> tensor<?x8x8x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, NN_Tensor:$input, NN_Tensor:$gamma, I64Attr:$axis,
+                   F64Attr:$epsilon, I64Attr:$operand);
+  let hasVerifier = 1;
+}
+
+def NN_LayerNormOp : NN_ShapedOp<"layer_norm"> {
+  let summary = "LayerNormalization over the trailing axes from `axis` on";
+  let description = [{
+    Each sample's elements along axes `axis`..rank-1 are normalized with their mean and biased
+    variance: `(x - mean) / sqrt(var + epsilon) * gamma + beta`; with `rms_scaling`,
+    `x / sqrt(mean(x^2) + epsilon) * gamma`. `gamma` and `beta` broadcast against the input
+    like nn.binary operands.
+
+    ```mlir
+    %y = nn.layer_norm %x, %g, %b {axis = 2 : i64, epsilon = 1.0e-03 : f64, rms_scaling = false}
+        : (tensor<?x5x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<?x5x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, NN_Tensor:$gamma, NN_Tensor:$beta, I64Attr:$axis,
+                   F64Attr:$epsilon, BoolAttr:$rms_scaling);
+}
+
+def NN_LayerNormGradOp : NN_ShapedOp<"layer_norm_grad"> {
+  let summary = "gradient of nn.layer_norm with respect to its input (0) or gamma (1)";
+  let description = [{
+    Operand 0 gives the input's shape, operand 1 gamma's (summed over the rest). beta's
+    gradient is nn.reduce_to of dy.
+
+    ```mlir
+    %dx = nn.layer_norm_grad %dy, %x, %g {axis = 2 : i64, epsilon = 1.0e-03 : f64, rms_scaling = false, operand = 0 : i64}
+        : (tensor<?x5x8xf32>, tensor<?x5x8xf32>, tensor<8xf32>) -> tensor<?x5x8xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$grad, NN_Tensor:$input, NN_Tensor:$gamma, I64Attr:$axis,
+                   F64Attr:$epsilon, BoolAttr:$rms_scaling, I64Attr:$operand);
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------------------------===//

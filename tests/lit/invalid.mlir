@@ -89,3 +89,43 @@ func.func @negative_axis(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   %0 = nn.softmax %x {axis = -1 : i64, log = false} : (tensor<?x4xf32>) -> tensor<?x4xf32>
   return %0 : tensor<?x4xf32>
 }
+
+// -----
+
+func.func @conv_channels(%x: tensor<?x8x8x3xf32>, %w: tensor<3x3x4x8xf32>) -> tensor<?x6x6x8xf32> {
+  // expected-error @+1 {{kernel [3, 3, 4, 8] expects 4 input channels, the input has 3}}
+  %0 = nn.conv %x, %w {strides = [1, 1], dilations = [1, 1], padding = [0, 0, 0, 0], groups = 1 : i64} : (tensor<?x8x8x3xf32>, tensor<3x3x4x8xf32>) -> tensor<?x6x6x8xf32>
+  return %0 : tensor<?x6x6x8xf32>
+}
+
+// -----
+
+func.func @conv_shape(%x: tensor<?x8x8x3xf32>, %w: tensor<3x3x3x8xf32>) -> tensor<?x8x8x8xf32> {
+  // expected-error @+1 {{result shape [?, 8, 8, 8] disagrees with the inferred shape [?, 6, 6, 8]}}
+  %0 = nn.conv %x, %w {strides = [1, 1], dilations = [1, 1], padding = [0, 0, 0, 0], groups = 1 : i64} : (tensor<?x8x8x3xf32>, tensor<3x3x3x8xf32>) -> tensor<?x8x8x8xf32>
+  return %0 : tensor<?x8x8x8xf32>
+}
+
+// -----
+
+func.func @pool_kind(%x: tensor<?x8x8x3xf32>) -> tensor<?x4x4x3xf32> {
+  // expected-error @+1 {{kind must be "max" or "avg", got "sum"}}
+  %0 = nn.pool %x {kind = "sum", window = [2, 2], strides = [2, 2], padding = [0, 0, 0, 0]} : (tensor<?x8x8x3xf32>) -> tensor<?x4x4x3xf32>
+  return %0 : tensor<?x4x4x3xf32>
+}
+
+// -----
+
+func.func @crop_too_much(%x: tensor<?x4x3xf32>) -> tensor<?x4x3xf32> {
+  // expected-error @+1 {{cropping leaves nothing of axis 1 (size 4)}}
+  %0 = nn.pad %x {pads = [-2, -2, 0, 0]} : (tensor<?x4x3xf32>) -> tensor<?x4x3xf32>
+  return %0 : tensor<?x4x3xf32>
+}
+
+// -----
+
+func.func @bn_param(%x: tensor<?x4x3xf32>, %g: tensor<4xf32>) -> tensor<?x4x3xf32> {
+  // expected-error @+1 {{gamma of shape [4] does not broadcast to the input shape [?, 4, 3]}}
+  %0 = nn.batch_norm %x, %g, %g, %g, %g {axis = 2 : i64, epsilon = 1.0e-03 : f64} : (tensor<?x4x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<?x4x3xf32>
+  return %0 : tensor<?x4x3xf32>
+}
