@@ -6,6 +6,7 @@
 #include "mlir/Pass/Pass.h"
 
 #include <memory>
+#include <string>
 
 namespace kerasc {
 
@@ -13,11 +14,15 @@ std::unique_ptr<mlir::Pass> createInferShapesPass();
 std::unique_ptr<mlir::Pass> createRemoveNoisePass();
 std::unique_ptr<mlir::Pass> createAutodiffPass();
 std::unique_ptr<mlir::Pass> createFuseEpiloguesPass();
+std::unique_ptr<mlir::Pass> createChooseConvAlgorithmPass();
+/// `force` = "direct" uses the scratch-free loops everywhere (kerasc --conv-algorithm=direct).
+std::unique_ptr<mlir::Pass> createChooseConvAlgorithmPass(const std::string &force);
 std::unique_ptr<mlir::Pass> createPlanMemoryPass();
 
 /// Options of the standard inference pipeline, as set by `kerasc compile`.
 struct PipelineOptions {
   bool fuse = true;   // nn-fuse-epilogues
+  std::string convAlgorithm; // nn-choose-conv-algorithm's `force` ("" = choose per convolution)
 };
 
 /// Appends the inference pipeline: infer shapes, remove noise, [fuse], plan memory.

@@ -52,6 +52,24 @@ def FuseEpilogues : Pass<"nn-fuse-epilogues", "mlir::func::FuncOp"> {
   let constructor = "kerasc::createFuseEpiloguesPass()";
 }
 
+def ChooseConvAlgorithm : Pass<"nn-choose-conv-algorithm", "mlir::func::FuncOp"> {
+  let summary = "Chooses each convolution's algorithm and the scratch memory it needs";
+  let description = [{
+    From the static shapes, sets `algorithm` on every nn.conv, nn.conv_transpose and
+    nn.conv_grad_kernel ("pointwise": 1x1 stride-1 unpadded, a plain GEMM; "im2col" / "col2im":
+    a patch matrix and one GEMM per group; "direct": scratch-free loops, for depthwise
+    convolutions and patches too short to block), with `nn.algorithm_reason` saying why, and
+    `nn.workspace_bytes` (bytes per sample of scratch) on the kernel that runs it (the
+    convolution, or the nn.fused it heads) for nn-plan-memory to place in the arena.
+    `kerasc compile --conv-algorithm=direct` (option `force=direct`) turns the GEMM paths off.
+  }];
+  let options = [
+    Option<"force", "force", "std::string", /*default=*/"\"\"",
+           "Use this algorithm everywhere instead of choosing (only direct)">
+  ];
+  let constructor = "kerasc::createChooseConvAlgorithmPass()";
+}
+
 def PlanMemory : Pass<"nn-plan-memory", "mlir::func::FuncOp"> {
   let summary = "Places every intermediate tensor in one arena using liveness intervals";
   let description = [{
@@ -62,7 +80,9 @@ def PlanMemory : Pass<"nn-plan-memory", "mlir::func::FuncOp"> {
     into the caller's output buffer. Buffers are placed greedily, largest first, at the
     best-fitting gap among the buffers live at the same time. Annotations:
       - on ops: `nn.arena_offset` (bytes per sample), `nn.fixed_offset` (bytes) or `nn.output`
-        (result index);
+        (result index); an op with `nn.workspace_bytes` (scratch per sample, from
+        nn-choose-conv-algorithm) also gets `nn.workspace_offset` (bytes per sample): a batched
+        buffer live only while that op runs;
       - on the function: `nn.arena_bytes` (the plan), `nn.no_reuse_bytes` (sum of all buffers)
         and `nn.lower_bound_bytes` (largest sum of simultaneously live buffers), per sample;
         with fixed-size buffers also `nn.fixed_bytes`, `nn.no_reuse_fixed_bytes` and

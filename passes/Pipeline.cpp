@@ -11,6 +11,7 @@ void buildInferencePipeline(mlir::OpPassManager &pm, const PipelineOptions &opti
   fn.addPass(createRemoveNoisePass());
   if (options.fuse)
     fn.addPass(createFuseEpiloguesPass());
+  fn.addPass(createChooseConvAlgorithmPass(options.convAlgorithm));
   fn.addPass(createPlanMemoryPass());
 }
 
@@ -21,6 +22,7 @@ void buildTrainingPipeline(mlir::OpPassManager &pm, const PipelineOptions &optio
   fn.addPass(createRemoveNoisePass());
   if (options.fuse)
     fn.addPass(createFuseEpiloguesPass());
+  fn.addPass(createChooseConvAlgorithmPass(options.convAlgorithm));
   fn.addPass(createPlanMemoryPass());
 }
 

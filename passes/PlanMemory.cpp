@@ -1,4 +1,6 @@
 // nn-plan-memory: static arena planning from liveness intervals (greedy by size, best fit).
+// Besides every op's result, the scratch an op asks for (nn.workspace_bytes: a convolution's
+// im2col patches) is a buffer live only during that op.
 #include "passes/PassDetail.h"
 
 #include "mlir/IR/Builders.h"
@@ -12,7 +14,8 @@ namespace {
 
 /// A set of values that share one buffer: a producer and the nn.reshape views of it.
 struct BufferClass {
-  Value root;                      // the value that owns the storage
+  Value root;                      // the value that owns the storage (null for a workspace)
+  Operation *workspaceOf = nullptr; // the op whose scratch (nn.workspace_bytes) this is
   SmallVector<Value> members;      // root first, then views
   bool batched = true;             // scales with the batch (else a fixed size: gradients, loss)
   int64_t bytes = 0;               // per sample (batched) or in total (fixed), aligned
@@ -75,15 +78,28 @@ struct PlanMemoryPass : public PlanMemoryBase<PlanMemoryPass> {
         continue;
       }
       classOf[result] = classes.size();
-      classes.push_back({result, {result}});
+      classes.push_back({result, nullptr, {result}});
     }
     for (auto [view, root] : ownerOf)
       if (classOf.count(root))
         classes[classOf[root]].members.push_back(view);
+    // Scratch (a convolution's im2col patches): batched, live only while its op runs.
+    for (Operation &op : block)
+      if (auto bytes = op.getAttrOfType<IntegerAttr>("nn.workspace_bytes")) {
+        BufferClass scratch;
+        scratch.workspaceOf = &op;
+        scratch.bytes = alignUp(bytes.getInt(), alignment);
+        scratch.firstUse = scratch.lastUse = position[&op];
+        classes.push_back(scratch);
+      }
 
     auto ret = cast<func::ReturnOp>(block.getTerminator());
     SmallVector<BufferClass *> arenaBuffers;
     for (BufferClass &cls : classes) {
+      if (cls.workspaceOf) {
+        arenaBuffers.push_back(&cls);
+        continue;
+      }
       auto type = cls.root.getType().cast<ShapedType>();
       cls.batched = nn::hasBatchDim(type);
       cls.bytes = alignUp(nn::elementsPerSample(type) * 4, alignment);
@@ -133,7 +149,11 @@ struct PlanMemoryPass : public PlanMemoryBase<PlanMemoryPass> {
         placed.push_back(buf);
         arenaBytes = std::max(arenaBytes, buf->offset + buf->bytes);
         noReuseBytes += buf->bytes;
-        buf->root.getDefiningOp()->setAttr(region.offsetAttr, b.getI64IntegerAttr(buf->offset));
+        if (buf->workspaceOf)
+          buf->workspaceOf->setAttr("nn.workspace_offset", b.getI64IntegerAttr(buf->offset));
+        else
+          buf->root.getDefiningOp()->setAttr(region.offsetAttr,
+                                             b.getI64IntegerAttr(buf->offset));
       }
       // Lower bound: the largest sum of buffers live at one program point.
       int64_t lowerBound = 0;
