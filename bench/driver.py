@@ -32,6 +32,15 @@ SYSTEMS = ["kerasc", "kerasc-nofuse", "keras", "pytorch", "onnxruntime", "openbl
 KERASC_SYSTEMS = {"kerasc": True, "kerasc-nofuse": False}  # name -> fuse
 INFER_BATCHES = [1, 32, 256]
 TRAIN_BATCHES = [32, 128]
+
+
+def infer_batches(spec):
+    """A table row may measure fewer batch sizes (the CNNs: their big batches cost minutes)."""
+    return list(getattr(spec, "infer_batches", None) or INFER_BATCHES)
+
+
+def train_batches(spec):
+    return list(getattr(spec, "train_batches", None) or TRAIN_BATCHES)
 # What each peer measures and the modules it needs (checked before its worker starts).
 PEER_PHASES = {"keras": ["infer", "train"], "pytorch": ["infer", "train"],
                "onnxruntime": ["infer"], "openblas": ["infer"]}
@@ -67,7 +76,7 @@ class Settings:
             log(f"    (other processes used {share:.0%} of the CPU meanwhile: measuring again)")
 
     def train_samples(self, spec):
-        return max(spec.train_samples // self.train_divisor, max(TRAIN_BATCHES) * 4)
+        return max(spec.train_samples // self.train_divisor, max(train_batches(spec)) * 4)
 
 
 class Collected:
@@ -127,7 +136,7 @@ def measure_kerasc(system, spec, settings, kerasc, flags, data):
     data.verification.append({"model": spec.name, "system": system, **check})
     rows, rss, latency_b256 = [], {"infer": [], "train": []}, None
     arena = {}
-    for b in INFER_BATCHES:
+    for b in infer_batches(spec):
         r = settings.measure(lambda: kerasc_runner.bench(program, "infer", b, settings.runs,
                                                          min_time=settings.min_time))
         rows.append(row(spec.name, f"infer_b{b}", system, "latency_us", b, r["runs"],
@@ -135,7 +144,7 @@ def measure_kerasc(system, spec, settings, kerasc, flags, data):
         rss["infer"].append(r)
         if b == kerasc_runner.MAX_BATCH:
             latency_b256, arena["infer"] = r, r.get("arena_bytes")
-    for b in TRAIN_BATCHES:
+    for b in train_batches(spec):
         r = settings.measure(lambda: kerasc_runner.bench(program, "train", b, settings.runs,
                                                          samples=settings.train_samples(spec)))
         rows.append(row(spec.name, f"train_b{b}", system, "samples_per_s", b, r["runs"],
@@ -198,7 +207,7 @@ def run_worker(system, model, phase, batches, settings, data, train_samples=None
 def measure_peer(system, spec, settings, data):
     rows, variants = [], []
     for phase in PEER_PHASES[system]:
-        batches = INFER_BATCHES if phase == "infer" else TRAIN_BATCHES
+        batches = infer_batches(spec) if phase == "infer" else train_batches(spec)
         if system == "openblas":
             batches = [peers.SGEMM_BATCH]
         result = run_worker(system, spec.name, phase, batches, settings, data,

@@ -75,28 +75,66 @@ def peak_rss_kb():
     return None
 
 
-def dense_params(spec, weights):
-    """(kernel [in, out], bias [out], activation) per layer; raises for layers the
-    translating peers (PyTorch, ONNX, numpy) do not know yet."""
+# How many exported weight arrays each layer kind owns (Keras's get_weights order).
+WEIGHT_COUNTS = {model_table.Dense: 2, model_table.Conv2D: 2, model_table.BatchNorm: 4}
+KNOWN_LAYERS = tuple(WEIGHT_COUNTS) + (model_table.MaxPool2D, model_table.Activation,
+                                       model_table.Dropout, model_table.Flatten,
+                                       model_table.GlobalAvgPool2D)
+
+
+def layer_params(spec, weights):
+    """(layer, [its weight arrays], input shape, output shape) per layer of the table row;
+    raises for layers the translating peers (PyTorch, ONNX, numpy) do not know."""
     out, i = [], 0
-    for layer in spec.layers:
-        if not isinstance(layer, model_table.Dense):
+    shapes = model_table.layer_shapes(spec)
+    for layer, before, after in zip(spec.layers, shapes, shapes[1:]):
+        if not isinstance(layer, KNOWN_LAYERS):
             raise NotImplementedError(f"no translation for {type(layer).__name__} layers")
-        out.append((weights[i], weights[i + 1], layer.activation))
-        i += 2
+        n = WEIGHT_COUNTS.get(type(layer), 0)
+        out.append((layer, weights[i:i + n], before, after))
+        i += n
     return out
 
 
+def numpy_activation(x, activation):
+    if activation == "relu":
+        return np.maximum(x, 0)
+    if activation == "softmax":
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    if activation != "linear":
+        raise NotImplementedError(f"activation {activation}")
+    return x
+
+
 def numpy_forward(params, x):
-    for kernel, bias, activation in params:
-        x = x @ kernel + bias
-        if activation == "relu":
-            x = np.maximum(x, 0)
-        elif activation == "softmax":
-            e = np.exp(x - x.max(axis=-1, keepdims=True))
-            x = e / e.sum(axis=-1, keepdims=True)
-        elif activation != "linear":
-            raise NotImplementedError(f"activation {activation}")
+    """Inference in numpy (channels_last like Keras): convolutions as im2col + matmul."""
+    M = model_table
+    for layer, w, _, _ in params:
+        if isinstance(layer, M.Dense):
+            x = numpy_activation(x @ w[0] + w[1], layer.activation)
+        elif isinstance(layer, M.Conv2D):
+            k = layer.kernel
+            if layer.padding == "same":  # odd kernel, stride 1: k // 2 on every side
+                x = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+            windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))
+            b, ho, wo, c = windows.shape[:4]  # [B, Ho, Wo, C, kh, kw] -> rows of (kh, kw, C)
+            patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(b * ho * wo, k * k * c)
+            y = patches @ w[0].reshape(k * k * c, -1) + w[1]
+            x = numpy_activation(y.reshape(b, ho, wo, -1), layer.activation)
+        elif isinstance(layer, M.MaxPool2D):
+            p = layer.pool
+            b, h, wd, c = x.shape
+            x = x[:, :h // p * p, :wd // p * p].reshape(b, h // p, p, wd // p, p, c).max((2, 4))
+        elif isinstance(layer, M.BatchNorm):
+            gamma, beta, mean, variance = w
+            x = (x - mean) / np.sqrt(variance + layer.epsilon) * gamma + beta
+        elif isinstance(layer, M.Activation):
+            x = numpy_activation(x, layer.name)
+        elif isinstance(layer, M.Flatten):
+            x = x.reshape(x.shape[0], -1)
+        elif isinstance(layer, M.GlobalAvgPool2D):
+            x = x.mean(axis=(1, 2))
     return x
 
 
@@ -151,26 +189,78 @@ def run_keras(args, spec, files, x_ref, y_ref):
 # -------------------------------------------------------------------------------- PyTorch
 
 def torch_network(torch, params, final_softmax):
-    layers = []
-    for kernel, bias, activation in params:
-        linear = torch.nn.Linear(kernel.shape[0], kernel.shape[1])
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(kernel.T.copy()))  # Linear.weight = kernel.T
-            linear.bias.copy_(torch.from_numpy(bias))
-        layers.append(linear)
-        if activation == "relu":
-            layers.append(torch.nn.ReLU())
-        elif activation == "softmax" and final_softmax:
-            layers.append(torch.nn.Softmax(dim=-1))
-        elif activation not in ("softmax", "linear"):
-            raise NotImplementedError(f"activation {activation}")
+    """nn.Sequential with Keras's weights. Convolutions run in NCHW (PyTorch's native layout):
+    the NHWC input is permuted once at the start, and back to NHWC before a Flatten so the
+    Dense after it sees Keras's (H, W, C) order."""
+    M = model_table
+
+    class Permute(torch.nn.Module):
+        def __init__(self, *order):
+            super().__init__()
+            self.order = order
+
+        def forward(self, x):
+            return x.permute(*self.order)
+
+    def activation(name, last):
+        if name == "relu":
+            return [torch.nn.ReLU()]
+        if name == "softmax":
+            if not last:
+                raise NotImplementedError("softmax before the last layer")
+            return [torch.nn.Softmax(dim=-1)] if final_softmax else []
+        if name != "linear":
+            raise NotImplementedError(f"activation {name}")
+        return []
+
+    layers, nchw = [], False
+    for index, (layer, w, before, _) in enumerate(params):
+        last = index == len(params) - 1
+        if isinstance(layer, (M.Conv2D, M.MaxPool2D, M.BatchNorm)) and not nchw:
+            layers.append(Permute(0, 3, 1, 2))
+            nchw = True
+        if isinstance(layer, M.Dense):
+            linear = torch.nn.Linear(w[0].shape[0], w[0].shape[1])
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(w[0].T.copy()))  # Linear.weight = kernel.T
+                linear.bias.copy_(torch.from_numpy(w[1]))
+            layers += [linear] + activation(layer.activation, last)
+        elif isinstance(layer, M.Conv2D):
+            k = layer.kernel
+            conv = torch.nn.Conv2d(before[-1], layer.filters, k,
+                                   padding=k // 2 if layer.padding == "same" else 0)
+            with torch.no_grad():  # Keras [kh, kw, Cin, Cout] -> PyTorch [Cout, Cin, kh, kw]
+                conv.weight.copy_(torch.from_numpy(w[0].transpose(3, 2, 0, 1).copy()))
+                conv.bias.copy_(torch.from_numpy(w[1]))
+            layers += [conv] + activation(layer.activation, last)
+        elif isinstance(layer, M.MaxPool2D):
+            layers.append(torch.nn.MaxPool2d(layer.pool))
+        elif isinstance(layer, M.BatchNorm):
+            # PyTorch's momentum weighs the new batch: 1 - Keras's momentum.
+            bn = torch.nn.BatchNorm2d(before[-1], eps=layer.epsilon, momentum=1 - layer.momentum)
+            with torch.no_grad():
+                for tensor, value in zip((bn.weight, bn.bias, bn.running_mean, bn.running_var), w):
+                    tensor.copy_(torch.from_numpy(value))
+            layers.append(bn)
+        elif isinstance(layer, M.Activation):
+            layers += activation(layer.name, last)
+        elif isinstance(layer, M.Dropout):
+            layers.append(torch.nn.Dropout(layer.rate))
+        elif isinstance(layer, M.Flatten):
+            if nchw:
+                layers.append(Permute(0, 2, 3, 1))
+                nchw = False
+            layers.append(torch.nn.Flatten())
+        elif isinstance(layer, M.GlobalAvgPool2D):
+            layers += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()]
+            nchw = False
     return torch.nn.Sequential(*layers)
 
 
 def run_pytorch(args, spec, files, x_ref, y_ref):
     import torch
     torch.set_num_threads(os.cpu_count())
-    params = dense_params(spec, model_table.load_weights(args.models_dir, spec.name))
+    params = layer_params(spec, model_table.load_weights(args.models_dir, spec.name))
     report = {"threads": torch.get_num_threads(), "results": []}
     if args.phase == "infer":
         net = torch_network(torch, params, final_softmax=True).eval()
@@ -219,26 +309,65 @@ def run_pytorch(args, spec, files, x_ref, y_ref):
 # --------------------------------------------------------------------------- ONNX Runtime
 
 def onnx_graph(spec, params):
-    """The model as an ONNX graph built by hand: MatMul, Add, Relu / Softmax per Dense."""
+    """The model as an ONNX graph built by hand: MatMul + Add per Dense; Conv, MaxPool,
+    BatchNormalization (inference), GlobalAveragePool in NCHW (ONNX's layout) between a
+    Transpose of the NHWC input and a Transpose back before Flatten; Relu / Softmax."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-    nodes, initializers, current = [], [], "x"
-    for i, (kernel, bias, activation) in enumerate(params):
-        initializers += [numpy_helper.from_array(kernel, f"dense_{i}/kernel"),
-                         numpy_helper.from_array(bias, f"dense_{i}/bias")]
-        nodes.append(helper.make_node("MatMul", [current, f"dense_{i}/kernel"], [f"dense_{i}/mm"]))
-        nodes.append(helper.make_node("Add", [f"dense_{i}/mm", f"dense_{i}/bias"], [f"dense_{i}/z"]))
-        current = f"dense_{i}/z"
-        if activation in ("relu", "softmax"):
-            op = {"relu": ("Relu", {}), "softmax": ("Softmax", {"axis": -1})}[activation]
-            nodes.append(helper.make_node(op[0], [current], [f"dense_{i}/out"], **op[1]))
-            current = f"dense_{i}/out"
-        elif activation != "linear":
-            raise NotImplementedError(f"activation {activation}")
-    width_in = int(np.prod(spec.input_shape))
+    M = model_table
+    nodes, initializers, current, nchw = [], [], "x", False
+
+    def node(op, inputs, name, **attrs):
+        nonlocal current
+        nodes.append(helper.make_node(op, inputs, [name], **attrs))
+        current = name
+
+    def weight(array, name):
+        initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def activation(name, prefix):
+        if name in ("relu", "softmax"):
+            op = {"relu": ("Relu", {}), "softmax": ("Softmax", {"axis": -1})}[name]
+            node(op[0], [current], f"{prefix}/out", **op[1])
+        elif name != "linear":
+            raise NotImplementedError(f"activation {name}")
+
+    for i, (layer, w, _, _) in enumerate(params):
+        if isinstance(layer, (M.Conv2D, M.MaxPool2D, M.BatchNorm)) and not nchw:
+            node("Transpose", [current], "x_nchw", perm=[0, 3, 1, 2])
+            nchw = True
+        if isinstance(layer, M.Dense):
+            node("MatMul", [current, weight(w[0], f"dense_{i}/kernel")], f"dense_{i}/mm")
+            node("Add", [current, weight(w[1], f"dense_{i}/bias")], f"dense_{i}/z")
+            activation(layer.activation, f"dense_{i}")
+        elif isinstance(layer, M.Conv2D):
+            k, pad = layer.kernel, layer.kernel // 2 if layer.padding == "same" else 0
+            node("Conv", [current, weight(w[0].transpose(3, 2, 0, 1), f"conv_{i}/kernel"),
+                          weight(w[1], f"conv_{i}/bias")], f"conv_{i}/z",
+                 kernel_shape=[k, k], pads=[pad] * 4)
+            activation(layer.activation, f"conv_{i}")
+        elif isinstance(layer, M.MaxPool2D):
+            node("MaxPool", [current], f"pool_{i}", kernel_shape=[layer.pool] * 2,
+                 strides=[layer.pool] * 2)
+        elif isinstance(layer, M.BatchNorm):
+            names = [weight(a, f"bn_{i}/{n}") for a, n in zip(w, ("gamma", "beta", "mean", "var"))]
+            node("BatchNormalization", [current] + names, f"bn_{i}", epsilon=layer.epsilon)
+        elif isinstance(layer, M.Activation):
+            activation(layer.name, f"act_{i}")
+        elif isinstance(layer, M.Flatten):
+            if nchw:
+                node("Transpose", [current], f"flatten_{i}/nhwc", perm=[0, 2, 3, 1])
+                nchw = False
+            node("Flatten", [current], f"flatten_{i}", axis=1)
+        elif isinstance(layer, M.GlobalAvgPool2D):
+            node("GlobalAveragePool", [current], f"gap_{i}/pool")
+            node("Flatten", [current], f"gap_{i}", axis=1)
+            nchw = False
+        # Dropout: the identity at inference, no node.
     graph = helper.make_graph(
         nodes, spec.name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width_in])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", *spec.input_shape])],
         [helper.make_tensor_value_info(current, TensorProto.FLOAT, ["batch", spec.output_size])],
         initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
@@ -252,7 +381,7 @@ def run_onnxruntime(args, spec, files, x_ref, y_ref):
     if args.phase != "infer":
         raise NotImplementedError("onnxruntime is measured for inference only")
     import onnxruntime as ort
-    params = dense_params(spec, model_table.load_weights(args.models_dir, spec.name))
+    params = layer_params(spec, model_table.load_weights(args.models_dir, spec.name))
     # Default session options: all graph optimizations, intra-op threads = physical cores.
     session = ort.InferenceSession(onnx_graph(spec, params).SerializeToString(),
                                    providers=["CPUExecutionProvider"])
@@ -295,7 +424,7 @@ def run_openblas(args, spec, files, x_ref, y_ref):
                                   "batch": n, "runs": gemm_chain_gflops([(n, n, n)], args.runs,
                                                                         args.min_time)})
         return report
-    params = dense_params(spec, model_table.load_weights(args.models_dir, spec.name))
+    params = layer_params(spec, model_table.load_weights(args.models_dir, spec.name))
     report["verify"] = verify(numpy_forward(params, x_ref), y_ref)
     shapes = model_table.gemm_shapes(spec, SGEMM_BATCH)
     report["results"].append({"task": "sgemm", "variant": "gemm chain b256", "kind": "gflops",
