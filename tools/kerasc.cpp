@@ -1,5 +1,6 @@
 // kerasc: the compiler driver.
-//   kerasc compile MODEL -o DIR [--target cpu] [-O0..3] [--no-fuse] [--emit=mlir|cpp] [--report]
+//   kerasc compile MODEL -o DIR [--target cpu] [-O0..3] [--no-fuse] [--conv-algorithm=auto|direct]
+//                  [--emit=mlir|cpp] [--report]
 //   kerasc summary MODEL
 // Each subcommand declares its own options, so `kerasc compile --help` lists exactly them plus
 // MLIR's pass-manager and printing options (e.g. --mlir-print-ir-after-all).
@@ -184,6 +185,41 @@ std::string kernelTable(mlir::func::FuncOp func, const char *title, int64_t batc
   return out;
 }
 
+/// Every convolution's algorithm (nn-choose-conv-algorithm) and its scratch in the arena.
+std::string convolutionTable(mlir::ModuleOp module) {
+  std::string rows;
+  for (auto func : module.getOps<mlir::func::FuncOp>())
+    func.walk([&](mlir::Operation *op) {
+      auto algorithm = op->getAttrOfType<mlir::StringAttr>("algorithm");
+      if (!algorithm || !mlir::isa<nn::ConvOp, nn::ConvTransposeOp, nn::ConvGradKernelOp>(op))
+        return;
+      mlir::Operation *kernel = op;
+      if (auto fused = op->getParentOfType<nn::FusedOp>())
+        kernel = fused;
+      auto reason = op->getAttrOfType<mlir::StringAttr>("nn.algorithm_reason");
+      auto bytes = kernel->getAttrOfType<mlir::IntegerAttr>("nn.workspace_bytes");
+      auto offset = kernel->getAttrOfType<mlir::IntegerAttr>("nn.workspace_offset");
+      std::string layers;
+      for (const std::string &layer : nn::layerNames(op->getLoc()))
+        layers += (layers.empty() ? "" : ", ") + layer;
+      rows += fmt::format("| {} | {} | {} | {} | {} | {} |\n", func.getName().str(), layers,
+                          op->getName().stripDialect().str(), algorithm.getValue().str(),
+                          reason ? reason.getValue().str() : "",
+                          bytes ? fmt::format("{} B/sample @ {} B/sample", bytes.getInt(),
+                                              offset ? offset.getInt() : -1)
+                                : std::string("none"));
+    });
+  if (rows.empty())
+    return "";
+  return "## Convolution algorithms\n\n"
+         "Chosen by nn-choose-conv-algorithm from the static shapes (`--conv-algorithm=direct` "
+         "turns the GEMM paths off). Scratch lives in the arena, planned like any buffer but live "
+         "only while its kernel runs.\n\n"
+         "| function | layer | op | algorithm | why | scratch (size @ arena offset) |\n"
+         "|---|---|---|---|---|---|\n" +
+         rows + "\n";
+}
+
 /// The memory plan and kernels of a planned module, as a Markdown report.
 std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch, const WeightStore &weights) {
   auto func = *module.getOps<mlir::func::FuncOp>().begin();
@@ -214,6 +250,7 @@ std::string memoryReport(mlir::ModuleOp module, int64_t maxBatch, const WeightSt
         fixed + perSample * maxBatch, noReuseFixed + noReuse * maxBatch,
         lowerFixed + lower * maxBatch, optimizerStateBytes(step, weights));
   }
+  out += convolutionTable(module);
   out += kernelTable(func, "Kernels", maxBatch);
   if (mlir::func::FuncOp step = trainingStep(module))
     out += kernelTable(step, "Training step kernels", maxBatch);
@@ -255,6 +292,11 @@ int compileMain(int argc, char **argv) {
                                       "the output with -O0; -O1..3 fuse and pass the level on"),
                              cl::cat(category));
   cl::opt<bool> noFuse("no-fuse", cl::desc("Do not run nn-fuse-epilogues"), cl::cat(category));
+  cl::opt<std::string> convAlgorithm(
+      "conv-algorithm",
+      cl::desc("auto (default: nn-choose-conv-algorithm picks im2col/pointwise/direct per "
+               "convolution) or direct (scratch-free loops everywhere, for comparison)"),
+      cl::init("auto"), cl::cat(category));
   cl::opt<std::string> cpu("cpu", cl::desc("Target CPU of the generated build: native (this "
                                            "machine, default), x86-64-v3 (AVX2+FMA) or generic "
                                            "(portable kernels)"),
@@ -349,6 +391,9 @@ int compileMain(int argc, char **argv) {
   mlir::applyPassManagerCLOptions(pm);
   PipelineOptions pipeline;
   pipeline.fuse = !noFuse && optLevel > 0;
+  if (convAlgorithm != "auto" && convAlgorithm != "direct")
+    throw Error("--conv-algorithm must be auto or direct, got '" + convAlgorithm + "'");
+  pipeline.convAlgorithm = convAlgorithm == "auto" ? "" : convAlgorithm.getValue();
   if (training)
     buildTrainingPipeline(pm, pipeline);
   else

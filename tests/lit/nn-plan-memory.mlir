@@ -68,3 +68,23 @@ func.func @step(%x: tensor<?x4xf32>, %y: tensor<?x4xf32>) -> tensor<f32> attribu
   nn.apply_gradients %gw, %gb {weights = ["d/kernel", "d/bias"]} : tensor<4x4xf32>, tensor<4xf32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// Scratch (nn.workspace_bytes, from nn-choose-conv-algorithm) is a buffer live only while its op
+// runs: it must not overlap the op's input or result, and a later buffer reuses its space.
+// Largest first: the scratch (1000 -> 1024 B) at 0, %0 and %1 (256 B each) above it, and %2,
+// born after the conv, back at 0. The plan meets the lower bound: 256 + 1024 + 256.
+// CHECK-LABEL: func.func @workspace
+// CHECK-SAME: nn.arena_bytes = 1536 : i64
+// CHECK-SAME: nn.lower_bound_bytes = 1536 : i64
+// CHECK: nn.activation %arg0 {fn = "relu", nn.arena_offset = 1024 : i64}
+// CHECK: nn.conv {{.*}}nn.arena_offset = 1280 : i64, nn.workspace_bytes = 1000 : i64, nn.workspace_offset = 0 : i64
+// CHECK: nn.activation {{.*}}{fn = "tanh", nn.arena_offset = 0 : i64}
+func.func @workspace(%x: tensor<?x4x4x4xf32>, %w: tensor<3x3x4x4xf32>) -> tensor<?x4x4x4xf32> {
+  %0 = nn.activation %x {fn = "relu"} : (tensor<?x4x4x4xf32>) -> tensor<?x4x4x4xf32>
+  %1 = nn.conv %0, %w {strides = [1, 1], dilations = [1, 1], padding = [1, 1, 1, 1], groups = 1 : i64, nn.workspace_bytes = 1000 : i64} : (tensor<?x4x4x4xf32>, tensor<3x3x4x4xf32>) -> tensor<?x4x4x4xf32>
+  %2 = nn.activation %1 {fn = "tanh"} : (tensor<?x4x4x4xf32>) -> tensor<?x4x4x4xf32>
+  %3 = nn.activation %2 {fn = "sigmoid"} : (tensor<?x4x4x4xf32>) -> tensor<?x4x4x4xf32>
+  return %3 : tensor<?x4x4x4xf32>
+}
