@@ -7,8 +7,10 @@
 //   |ours - keras| <= 2e-5 * max(1, |keras|)
 // (float32 training of a few steps: the error is a few ulps of the values times the number of
 // accumulated terms; measured deviations are printed), frozen ones bit for bit with
-// weights_initial. With --loss, L (the mean loss kerasc logged over the steps) must match the
-// mean of Keras's per-step losses within 1e-5 relative. Exit 0 on success, 1 on mismatch.
+// weights_initial; variables listed in "updated_non_trainable" (BatchNormalization's moving
+// statistics, which Keras updates in training mode) are compared like trainable ones. With
+// --loss, L (the mean loss kerasc logged over the steps) must match the mean of Keras's
+// per-step losses within 1e-5 relative. Exit 0 on success, 1 on mismatch.
 #include "kerasc/checkpoint.h"
 
 #include <nlohmann/json.hpp>
@@ -64,6 +66,7 @@ int main(int argc, char **argv) {
   const nlohmann::json &after = expected["weights_after"][step - 1];
   const nlohmann::json &initial = expected["weights_initial"];
   const nlohmann::json &trainable = expected["trainable"];
+  const nlohmann::json updated = expected.value("updated_non_trainable", nlohmann::json::array());
   bool ok = true;
   double worst = 0.0;
   for (auto it = after.begin(); it != after.end(); ++it) {
@@ -85,8 +88,10 @@ int main(int argc, char **argv) {
       ok = false;
       continue;
     }
+    const bool isUpdated =
+        std::find(updated.begin(), updated.end(), it.key()) != updated.end();
     const bool isTrainable =
-        std::find(trainable.begin(), trainable.end(), it.key()) != trainable.end();
+        isUpdated || std::find(trainable.begin(), trainable.end(), it.key()) != trainable.end();
     double maxAbs = 0.0, maxScaled = 0.0;
     for (size_t i = 0; i < keras.size(); ++i) {
       const double d = std::fabs(ours->data[i] - keras[i]);
@@ -99,7 +104,8 @@ int main(int argc, char **argv) {
     const bool good = isTrainable ? maxScaled <= 2e-5 : maxAbs == 0.0;
     ok = ok && good;
     std::printf("%s %-28s %s max |diff| %.3g (scaled %.3g)\n", good ? "ok  " : "FAIL",
-                it.key().c_str(), isTrainable ? "trainable" : "frozen   ", maxAbs, maxScaled);
+                it.key().c_str(), isUpdated ? "updated  " : isTrainable ? "trainable" : "frozen   ",
+                maxAbs, maxScaled);
   }
   if (argc >= 6 && std::string(argv[4]) == "--loss") {
     double mean = 0.0;
