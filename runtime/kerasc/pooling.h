@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 
 namespace kerasc {
@@ -46,6 +47,13 @@ struct PoolShape {
       pad[skip + d] = padding[2 * d];
     }
   }
+  /// The same from lists, as generated code writes it:
+  /// PoolShape({7, 9}, {4, 5}, {2, 2}, {2, 2}, {0, 1, 0, 1}, 3).
+  PoolShape(std::initializer_list<int64_t> in_dims, std::initializer_list<int64_t> out_dims,
+            std::initializer_list<int64_t> windows, std::initializer_list<int64_t> strides,
+            std::initializer_list<int64_t> padding, int64_t c)
+      : PoolShape(static_cast<int>(in_dims.size()), in_dims.begin(), out_dims.begin(),
+                  windows.begin(), strides.begin(), padding.begin(), c) {}
   int64_t in_sample() const { return in[0] * in[1] * in[2] * channels; }
   int64_t out_sample() const { return out[0] * out[1] * out[2] * channels; }
 };
@@ -194,8 +202,8 @@ inline void pool_grad(const float *dy, const float *x, float *dx, int64_t batch,
 /// x (a memcpy when the last dim is not padded).
 inline void pad(const float *x, float *y, int64_t batch, int rank, const int64_t *dims,
                 const int64_t *pads) {
-  constexpr int kMaxRank = 8;
-  int64_t out_dims[kMaxRank], in_strides[kMaxRank];
+  constexpr int kMaxPadRank = 8; // non-batch dims
+  int64_t out_dims[kMaxPadRank], in_strides[kMaxPadRank];
   int64_t stride = 1, in_sample = 1, out_sample = 1;
   for (int d = rank - 1; d >= 0; --d) {
     out_dims[d] = dims[d] + pads[2 * d] + pads[2 * d + 1];
@@ -232,6 +240,12 @@ inline void pad(const float *x, float *y, int64_t batch, int rank, const int64_t
   });
 }
 
+/// pad with the dims and pads as lists, as generated code writes it.
+inline void pad(const float *x, float *y, int64_t batch, std::initializer_list<int64_t> dims,
+                std::initializer_list<int64_t> pads) {
+  pad(x, y, batch, static_cast<int>(dims.size()), dims.begin(), pads.begin());
+}
+
 /// Shape of a resize (UpSampling): input spatial dims and integer scales, padded to 3 dims
 /// with leading 1s like PoolShape.
 struct ResizeShape {
@@ -246,6 +260,10 @@ struct ResizeShape {
       scale[skip + d] = scales[d];
     }
   }
+  /// From lists, as generated code writes it: ResizeShape({7, 9}, {2, 3}, 4).
+  ResizeShape(std::initializer_list<int64_t> in_dims, std::initializer_list<int64_t> scales,
+              int64_t c)
+      : ResizeShape(static_cast<int>(in_dims.size()), in_dims.begin(), scales.begin(), c) {}
   int64_t out(int d) const { return in[d] * scale[d]; }
   int64_t in_sample() const { return in[0] * in[1] * in[2] * channels; }
   int64_t out_sample() const { return out(0) * out(1) * out(2) * channels; }
