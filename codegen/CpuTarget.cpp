@@ -402,7 +402,8 @@ std::string CpuEmitter::renderSource() {
       "#include <cstring>\n#include <limits>\n\nnamespace {{\n\n",
       options.sourceFile, options.modelName, prefix,
       external ? "#include \"kerasc/weights_file.h\"\n" : "",
-      training() ? "#include \"kerasc/constraints.h\"\n#include \"kerasc/fit.h\"\n"
+      training() ? "#include \"kerasc/augment.h\"\n"
+                   "#include \"kerasc/constraints.h\"\n#include \"kerasc/fit.h\"\n"
                    "#include \"kerasc/checkpoint.h\"\n"
                    "#include \"kerasc/gradients.h\"\n#include \"kerasc/initializers.h\"\n"
                    "#include \"kerasc/losses.h\"\n#include \"kerasc/metrics.h\"\n"

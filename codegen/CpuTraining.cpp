@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <functional>
+
 namespace kerasc::cpu {
 namespace {
 
@@ -51,6 +54,140 @@ std::string lossConfig(llvm::StringRef fn, DictionaryAttr config) {
       throw std::runtime_error("loss '" + fn.str() + "': only axis=-1 is supported");
   return fmt::format("[] {{ kerasc::LossConfig c{{}}; {} return c; }}()", fields);
 }
+
+// --- image augmentation layers in training (RandomFlip, ...; runtime/kerasc/augment.h) -------
+
+/// A number in a Keras config converted by the importer (i64 or f64).
+std::optional<double> configNumber(Attribute a) {
+  if (auto f = a.dyn_cast_or_null<FloatAttr>())
+    return f.getValueAsDouble();
+  if (auto i = a.dyn_cast_or_null<IntegerAttr>())
+    return static_cast<double>(i.getInt());
+  return std::nullopt;
+}
+
+/// Keras's _set_factor: a number f gives [max(-|f|, floor), |f|], a pair is sorted; an absent
+/// factor is `fallback`. `floor` is -1 for the geometric layers and 0 for RandomContrast.
+std::optional<std::pair<double, double>> factorRange(DictionaryAttr cfg, llvm::StringRef key,
+                                                     double floor) {
+  Attribute a = cfg.get(key);
+  if (!a)
+    return std::nullopt;
+  if (auto f = configNumber(a))
+    return std::make_pair(std::max(-std::fabs(*f), floor), std::fabs(*f));
+  auto list = a.dyn_cast<ArrayAttr>();
+  std::optional<double> lo, hi;
+  if (list && list.size() == 2) {
+    lo = configNumber(list[0]);
+    hi = configNumber(list[1]);
+  }
+  if (!lo || !hi)
+    throw std::runtime_error("config field '" + key.str() + "' must be a number or two numbers");
+  return std::make_pair(std::min(*lo, *hi), std::max(*lo, *hi));
+}
+
+/// The runtime AugmentConfig of an augmentation layer's Keras config, as a C++ expression.
+std::string augmentConfig(llvm::StringRef cls, DictionaryAttr cfg) {
+  auto text = [&](const char *key, const char *fallback) {
+    auto s = cfg.getAs<StringAttr>(key);
+    return s ? s.getValue().str() : std::string(fallback);
+  };
+  std::string fields;
+  auto range = [&](const char *lower, const char *upper, std::pair<double, double> r) {
+    fields += fmt::format(" c.{} = {}; c.{} = {};", lower, floatLiteral(r.first), upper,
+                          floatLiteral(r.second));
+  };
+  auto resampling = [&] {
+    const std::string fill = text("fill_mode", "reflect"), interp = text("interpolation", "bilinear");
+    fields += fmt::format(" c.fill_mode = kerasc::FillMode::{};",
+                          fill == "wrap"       ? "Wrap"
+                          : fill == "constant" ? "Constant"
+                          : fill == "nearest"  ? "Nearest"
+                                               : "Reflect");
+    fields += fmt::format(" c.interpolation = kerasc::Interpolation::{};",
+                          interp == "nearest" ? "Nearest" : "Bilinear");
+    fields += fmt::format(" c.fill_value = {};",
+                          floatLiteral(configNumber(cfg.get("fill_value")).value_or(0.0)));
+  };
+  std::string kind;
+  if (cls == "RandomFlip") {
+    kind = "Flip";
+    const std::string mode = text("mode", "horizontal_and_vertical");
+    fields += fmt::format(" c.flip_horizontal = {}; c.flip_vertical = {};",
+                          mode != "vertical" ? "true" : "false",
+                          mode != "horizontal" ? "true" : "false");
+  } else if (cls == "RandomRotation") {
+    kind = "Rotation";
+    range("lower", "upper", factorRange(cfg, "factor", -1.0).value_or(std::make_pair(0.0, 0.0)));
+    resampling();
+  } else if (cls == "RandomZoom" || cls == "RandomTranslation") {
+    kind = cls == "RandomZoom" ? "Zoom" : "Translation";
+    auto height = factorRange(cfg, "height_factor", -1.0);
+    if (!height)
+      throw std::runtime_error("missing required config field 'height_factor'");
+    range("lower", "upper", *height);
+    if (auto width = factorRange(cfg, "width_factor", -1.0)) {
+      range("width_lower", "width_upper", *width);
+      fields += " c.has_width = true;";
+    } else if (cls == "RandomTranslation") {
+      throw std::runtime_error("missing required config field 'width_factor'");
+    }
+    resampling();
+  } else if (cls == "RandomContrast") {
+    kind = "Contrast";
+    auto factor = factorRange(cfg, "factor", 0.0);
+    if (!factor)
+      throw std::runtime_error("missing required config field 'factor'");
+    range("lower", "upper", *factor);
+    std::pair<double, double> values{0.0, 255.0}; // Keras's default value_range
+    if (auto list = cfg.getAs<ArrayAttr>("value_range"); list && list.size() == 2)
+      values = {configNumber(list[0]).value_or(0.0), configNumber(list[1]).value_or(255.0)};
+    range("value_low", "value_high", values);
+  } else {
+    throw std::runtime_error("unknown augmentation layer " + cls.str());
+  }
+  return fmt::format("[] {{ kerasc::AugmentConfig c{{}}; c.kind = kerasc::AugmentKind::{};{} "
+                     "return c; }}()",
+                     kind, fields);
+}
+
+/// The training-mode code of an augmentation layer (nn.noise) or of RandomFlip's gradient
+/// (nn.noise_grad), or "" when `op` is neither.
+std::string renderAugmentation(Operation *op, const std::string &name, ShapedType type,
+                               const std::function<std::string(Value)> &pointer) {
+  auto cfg = op->getAttrOfType<DictionaryAttr>("config");
+  llvm::StringRef cls = op->getAttrOfType<StringAttr>("layer_class").getValue();
+  if (!cfg || !cls.startswith("Random"))
+    return "";
+  std::vector<std::string> layers = nn::layerNames(op->getLoc());
+  const std::string layer = layers.empty() ? std::string("?") : layers[0];
+  auto stream = op->getAttrOfType<IntegerAttr>("stream");
+  if (!stream || type.getRank() != 4)
+    throw std::runtime_error(fmt::format("layer {} ({}): expected a 4-D batch of images with "
+                                         "an RNG stream from nn-autodiff",
+                                         layer, cls.str()));
+  std::string config;
+  try {
+    config = augmentConfig(cls, cfg);
+  } catch (const std::runtime_error &e) {
+    throw std::runtime_error(fmt::format("layer {} ({}): {}", layer, cls.str(), e.what()));
+  }
+  auto format = cfg.getAs<StringAttr>("data_format");
+  const bool first = format && format.getValue() == "channels_first";
+  ArrayRef<int64_t> d = type.getShape();
+  const std::string layout = first ? fmt::format("{}, {}, {}, true", d[2], d[3], d[1])
+                                   : fmt::format("{}, {}, {}, false", d[1], d[2], d[3]);
+  const bool forward = isa<nn::NoiseOp>(op);
+  if (!forward && cls != "RandomFlip")
+    throw std::runtime_error(fmt::format("layer {} ({}): no gradient through this augmentation",
+                                         layer, cls.str()));
+  return fmt::format("    static const kerasc::AugmentConfig config = {};\n"
+                     "    kerasc::{}(config, g_seed, kerasc::noise_stream(g_iterations, {}),\n"
+                     "                         kerasc::ImageLayout{{{}}}, {}, {}, batch);\n",
+                     config, forward ? "augment_forward" : "augment_flip_backward",
+                     stream.getInt(), layout, pointer(op->getOperand(0)), name);
+}
+// --- end of the image augmentation section -------------------------------------------------
 
 /// Index tables mapping each element of `full` (with batch) to its element in `part`, which
 /// broadcasts to `full`: the arguments of kerasc::broadcast_offset / kerasc::reduce_to after i.
@@ -198,6 +335,12 @@ bool CpuEmitter::renderTrainingOp(Operation *op, const std::string &name, Shaped
                        pointer(sl.getInput()), name, outer,
                        static_cast<int64_t>(sl.getSize()) * inner,
                        static_cast<int64_t>(sl.getOffset()) * inner, in.getDimSize(axis) * inner);
+  } else if (std::string augment =
+                 isa<nn::NoiseOp, nn::NoiseGradOp>(op)
+                     ? renderAugmentation(op, name, type, [&](Value v) { return pointer(v); })
+                     : std::string();
+             !augment.empty()) {
+    out += augment; // image augmentation (the section above)
   } else if (isa<nn::NoiseOp, nn::NoiseGradOp>(op)) {
     llvm::StringRef cls = op->getAttrOfType<StringAttr>("layer_class").getValue();
     auto rateAttr = op->getAttrOfType<FloatAttr>("rate");

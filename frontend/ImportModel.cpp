@@ -27,6 +27,107 @@ const std::set<std::string> kNoiseLayers = {
     "Dropout",     "SpatialDropout1D", "SpatialDropout2D",      "SpatialDropout3D",
     "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"};
 
+// --- image augmentation (RandomFlip, ...): nn.noise carrying the Keras config -------------
+/// Training-only image augmentation layers: nn.noise with `config` = the layer's Keras config.
+const std::set<std::string> kAugmentLayers = {"RandomFlip", "RandomRotation", "RandomZoom",
+                                              "RandomTranslation", "RandomContrast"};
+
+/// A Keras config value as an attribute: numbers keep their JSON kind (i64 / f64), lists become
+/// arrays, objects dictionaries. Null entries are left out of dictionaries: every null in these
+/// layers' configs means "the default" (e.g. RandomZoom's width_factor), as a missing key does.
+Attribute jsonAttribute(Builder &b, const json &v) {
+  if (v.is_boolean())
+    return b.getBoolAttr(v.get<bool>());
+  if (v.is_number_integer())
+    return b.getI64IntegerAttr(v.get<int64_t>());
+  if (v.is_number())
+    return b.getF64FloatAttr(v.get<double>());
+  if (v.is_string())
+    return b.getStringAttr(v.get<std::string>());
+  if (v.is_array()) {
+    SmallVector<Attribute> items;
+    for (const json &item : v)
+      items.push_back(item.is_null() ? Attribute(b.getUnitAttr()) : jsonAttribute(b, item));
+    return b.getArrayAttr(items);
+  }
+  if (v.is_object()) {
+    SmallVector<NamedAttribute> entries;
+    for (auto it = v.begin(); it != v.end(); ++it)
+      if (!it.value().is_null())
+        entries.push_back(b.getNamedAttr(it.key(), jsonAttribute(b, it.value())));
+    return b.getDictionaryAttr(entries);
+  }
+  return b.getUnitAttr();
+}
+
+/// What is wrong with an augmentation layer's config for a `rank`-D input, or "". Keras accepts
+/// the same values (it validates them in each layer's constructor); the ranges of the factors
+/// are Keras's too.
+std::string augmentConfigError(const std::string &cls, const json &cfg, int64_t rank) {
+  if (rank != 4)
+    return fmt::format("expects a batch of images (rank 4: batch, height, width, channels), "
+                       "got rank {}", rank);
+  auto oneOf = [&](const char *key, std::initializer_list<const char *> allowed,
+                   const char *fallback) -> std::string {
+    std::string v = fallback;
+    if (cfg.contains(key) && !cfg[key].is_null()) {
+      if (!cfg[key].is_string())
+        return fmt::format("config field '{}' must be a string", key);
+      v = cfg[key].get<std::string>();
+    }
+    for (const char *a : allowed)
+      if (v == a)
+        return "";
+    return fmt::format("unsupported {} '{}' (expected one of: {})", key, v,
+                       fmt::join(allowed, ", "));
+  };
+  // A factor: a number, or [lower, upper]; each within [lo, hi] (`required`: it must be there).
+  auto factor = [&](const char *key, bool required, double lo, double hi) -> std::string {
+    if (!cfg.contains(key) || cfg[key].is_null())
+      return required ? fmt::format("missing required config field '{}'", key) : "";
+    const json &f = cfg[key];
+    std::vector<double> values;
+    if (f.is_number())
+      values = {f.get<double>()};
+    else if (f.is_array() && f.size() == 2 && f[0].is_number() && f[1].is_number())
+      values = {f[0].get<double>(), f[1].get<double>()};
+    else
+      return fmt::format("config field '{}' must be a number or a list of two numbers", key);
+    for (double v : values)
+      if (v < lo || v > hi)
+        return fmt::format("config field '{}' must lie in [{}, {}], got {}", key, lo, hi, v);
+    return "";
+  };
+  std::string error = oneOf("data_format", {"channels_last", "channels_first"}, "channels_last");
+  if (cls == "RandomFlip" && error.empty())
+    error = oneOf("mode", {"horizontal", "vertical", "horizontal_and_vertical"},
+                  "horizontal_and_vertical");
+  if (cls == "RandomRotation" || cls == "RandomZoom" || cls == "RandomTranslation") {
+    if (error.empty())
+      error = oneOf("fill_mode", {"reflect", "wrap", "constant", "nearest"}, "reflect");
+    if (error.empty())
+      error = oneOf("interpolation", {"bilinear", "nearest"}, "bilinear");
+    if (error.empty() && cfg.contains("fill_value") && !cfg["fill_value"].is_null() &&
+        !cfg["fill_value"].is_number())
+      error = "config field 'fill_value' must be a number";
+  }
+  if (error.empty() && cls == "RandomRotation")
+    error = factor("factor", false, -1.0, 1.0);
+  if (error.empty() && (cls == "RandomZoom" || cls == "RandomTranslation"))
+    error = factor("height_factor", true, -1.0, 1.0);
+  if (error.empty() && (cls == "RandomZoom" || cls == "RandomTranslation"))
+    error = factor("width_factor", cls == "RandomTranslation", -1.0, 1.0);
+  if (error.empty() && cls == "RandomContrast") {
+    error = factor("factor", true, -1.0, 1.0);
+    if (error.empty() && cfg.contains("value_range") &&
+        !(cfg["value_range"].is_array() && cfg["value_range"].size() == 2 &&
+          cfg["value_range"][0].is_number() && cfg["value_range"][1].is_number()))
+      error = "config field 'value_range' must be a list of two numbers";
+  }
+  return error;
+}
+// --- end of image augmentation helpers -------------------------------------------------------
+
 const std::set<std::string> kMergeLayers = {"Add",     "Subtract", "Multiply",
                                             "Average", "Maximum",  "Minimum"};
 
@@ -61,7 +162,8 @@ std::string unsupportedReason(const LayerSpec &layer) {
   const std::string &cls = layer.className;
   if (cls == "Sequential" || cls == "Functional" || cls == "Model")
     return "nested models are not supported; save the model flattened";
-  if (!kNoiseLayers.count(cls) && !kMergeLayers.count(cls) && !kOtherLayers.count(cls))
+  if (!kNoiseLayers.count(cls) && !kMergeLayers.count(cls) && !kOtherLayers.count(cls) &&
+      !kAugmentLayers.count(cls))
     return "layer class not supported by kerasc yet";
   if ((cls == "Dense" || cls == "Activation") && layer.config.contains("activation")) {
     std::string act = activationName(layer.config["activation"]);
@@ -383,6 +485,15 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
   Value x = inputs[0];
   const int64_t rank = shapeOf(x).size();
 
+  if (kAugmentLayers.count(cls)) {
+    // Identities at inference (nn-remove-noise); in training the CPU target renders the
+    // transform from the Keras config (runtime/kerasc/augment.h).
+    if (std::string error = augmentConfigError(cls, layer.config, rank); !error.empty())
+      fail(error);
+    return {create<nn::NoiseOp>(x, builder.getStringAttr(cls), FloatAttr(), IntegerAttr(),
+                                FloatAttr(), FloatAttr(), BoolAttr(),
+                                jsonAttribute(builder, layer.config).cast<DictionaryAttr>())};
+  }
   if (kNoiseLayers.count(cls)) {
     std::optional<double> rate;
     for (const char *key : {"rate", "stddev"})
@@ -400,7 +511,7 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
       channelsFirst = builder.getBoolAttr(true);
     return {create<nn::NoiseOp>(x, builder.getStringAttr(cls),
                                 rate ? builder.getF64FloatAttr(*rate) : FloatAttr(),
-                                IntegerAttr(), l1, l2, channelsFirst)};
+                                IntegerAttr(), l1, l2, channelsFirst, DictionaryAttr())};
   }
   if (cls == "Dense") {
     const json &unitsCfg = field("units");

@@ -58,6 +58,12 @@ bool hasActivityPenalty(nn::NoiseOp noise) {
           noise.getL2().value_or(llvm::APFloat(0.0)).convertToDouble() != 0.0);
 }
 
+/// The image augmentation layers (RandomFlip, RandomRotation, RandomZoom, RandomTranslation,
+/// RandomContrast): nn.noise with their Keras config.
+bool isAugmentation(nn::NoiseOp noise) {
+  return noise.getConfigAttr() && noise.getLayerClass().startswith("Random");
+}
+
 FloatAttr activityFactor(OpBuilder &b, llvm::Optional<llvm::APFloat> factor) {
   return b.getF64FloatAttr(factor ? factor->convertToDouble() : 0.0);
 }
@@ -336,12 +342,35 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
                                                      activityFactor(b, noise.getL1()),
                                                      activityFactor(b, noise.getL2()),
                                                      b.getBoolAttr(true)));
+      } else if (auto noise = dyn_cast<nn::NoiseOp>(op); noise && isAugmentation(noise)) {
+        // Image augmentation layers belong on the model input, where no gradient reaches them.
+        // A flip is a permutation that is its own inverse, so its gradient is dy flipped by the
+        // same draws; the resampling layers (rotation, zoom, translation) and contrast are not
+        // differentiated.
+        if (noise.getLayerClass() != "RandomFlip") {
+          std::vector<std::string> layers = nn::layerNames(loc);
+          return noise.emitOpError() << "layer '" << (layers.empty() ? "?" : layers[0]) << "' ("
+                                     << noise.getLayerClass()
+                                     << "): a gradient would have to flow through this "
+                                        "augmentation layer, which kerasc does not differentiate; "
+                                        "put it before every trainable layer (on the input)";
+        }
+        IntegerAttr stream = b.getI64IntegerAttr(noiseStreams++);
+        noise->setAttr("stream", stream);
+        Value dx = g.create<nn::NoiseGradOp>(loc, dy, noise.getLayerClassAttr(),
+                                             noise.getRateAttr(), stream);
+        dx.getDefiningOp()->setAttr("config", noise.getConfigAttr());
+        accumulate(loc, noise.getInput(), dx);
       } else if (auto noise = dyn_cast<nn::NoiseOp>(op)) {
         IntegerAttr stream = b.getI64IntegerAttr(noiseStreams++);
         noise->setAttr("stream", stream);
-        accumulate(loc, noise.getInput(),
-                   g.create<nn::NoiseGradOp>(loc, dy, noise.getLayerClassAttr(),
-                                             noise.getRateAttr(), stream));
+        Value dx = g.create<nn::NoiseGradOp>(loc, dy, noise.getLayerClassAttr(),
+                                             noise.getRateAttr(), stream);
+        // SpatialDropout's backward pass must draw per channel of the same layout as its
+        // forward pass (its channels_first data).
+        if (BoolAttr channelsFirst = noise.getChannelsFirstAttr())
+          dx.getDefiningOp()->setAttr("channels_first", channelsFirst);
+        accumulate(loc, noise.getInput(), dx);
       } else {
         return op->emitOpError("nn-autodiff has no gradient rule for this op");
       }

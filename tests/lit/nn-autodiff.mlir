@@ -94,3 +94,33 @@ func.func @untrained(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   return %x : tensor<?x4xf32>
 }
 }
+
+// -----
+
+// Image augmentation (owned by the augmentation layers). A RandomFlip that the gradient must
+// cross gets an nn.noise_grad with the same stream and config (a flip is its own adjoint);
+// SpatialDropout's gradient keeps its channels_first layout, so it redraws the same mask.
+// CHECK-LABEL: func.func @augment_train_step(
+// CHECK: nn.noise %{{.*}} {config = {data_format = "channels_last", mode = "horizontal"}, layer_class = "RandomFlip", stream = 1 : i64}
+// CHECK: nn.noise %{{.*}} {channels_first = true, layer_class = "SpatialDropout2D", rate = 5.000000e-01 : f64, stream = 0 : i64}
+// CHECK: nn.noise_grad %{{.*}} {channels_first = true, layer_class = "SpatialDropout2D", rate = 5.000000e-01 : f64, stream = 0 : i64}
+// CHECK: nn.noise_grad %{{.*}} {config = {data_format = "channels_last", mode = "horizontal"}, layer_class = "RandomFlip", stream = 1 : i64}
+func.func @augment(%x: tensor<?x2x3x4xf32>) -> tensor<?x2x3x4xf32> attributes {nn.losses = [{fn = "mean_squared_error", config = {}, weight = 1.0 : f64}]} {
+  %w = nn.weight "dense/kernel" : tensor<4x4xf32>
+  %0 = nn.matmul %x, %w : (tensor<?x2x3x4xf32>, tensor<4x4xf32>) -> tensor<?x2x3x4xf32>
+  %1 = nn.noise %0 {layer_class = "RandomFlip", config = {mode = "horizontal", data_format = "channels_last"}} : (tensor<?x2x3x4xf32>) -> tensor<?x2x3x4xf32>
+  %2 = nn.noise %1 {layer_class = "SpatialDropout2D", rate = 0.5 : f64, channels_first = true} : (tensor<?x2x3x4xf32>) -> tensor<?x2x3x4xf32>
+  return %2 : tensor<?x2x3x4xf32>
+}
+
+// -----
+
+// A resampling augmentation that a gradient would have to cross is an error naming the layer
+// (here unnamed: its location is not a Keras layer's).
+func.func @rotation_after_dense(%x: tensor<?x2x3x4xf32>) -> tensor<?x2x3x4xf32> attributes {nn.losses = [{fn = "mean_squared_error", config = {}, weight = 1.0 : f64}]} {
+  %w = nn.weight "dense/kernel" : tensor<4x4xf32>
+  %0 = nn.matmul %x, %w : (tensor<?x2x3x4xf32>, tensor<4x4xf32>) -> tensor<?x2x3x4xf32>
+  // expected-error @+1 {{(RandomRotation): a gradient would have to flow through this augmentation layer}}
+  %1 = nn.noise %0 {layer_class = "RandomRotation", config = {factor = 0.1 : f64}} : (tensor<?x2x3x4xf32>) -> tensor<?x2x3x4xf32>
+  return %1 : tensor<?x2x3x4xf32>
+}
