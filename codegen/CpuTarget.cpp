@@ -30,6 +30,13 @@ std::string CpuEmitter::scalarExpr(Operation *op, ArrayRef<std::string> a) {
       return fmt::format("{} + {} * {}", a[1], a[0], denom);
     return fmt::format("({} - {}) / {}", a[0], a[1], denom);
   }
+  if (auto bn = dyn_cast<nn::BatchNormOp>(op)) {
+    // a = (x, gamma, beta, mean, variance). Keras 3 (jax backend): inv = rsqrt(var + eps) *
+    // gamma; y = x * inv + (beta - mean * inv), in this order of roundings.
+    std::string inv = fmt::format("(1.0f / std::sqrt({} + {}) * {})", a[4],
+                                  floatLiteral(bn.getEpsilon().convertToDouble()), a[1]);
+    return fmt::format("{0} * {1} + ({2} - {3} * {1})", a[0], inv, a[2], a[3]);
+  }
   if (isa<nn::PReluOp>(op)) // Keras: relu(x) + (-alpha) * relu(-x)
     return fmt::format("kerasc::act::relu({0}) + -{1} * kerasc::act::relu(-{0})", a[0], a[1]);
   if (auto g = dyn_cast<nn::BinaryGradOp>(op)) {
@@ -291,6 +298,15 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
                          name, outer, chunk, offset, total);
       offset += chunk;
     }
+  } else if (auto ln = dyn_cast<nn::LayerNormOp>(op)) {
+    // Rows of the normalized trailing axes (kerasc/normalization.h).
+    const int64_t axis = ln.getAxis();
+    auto [outer, inner] = aroundAxis(type, axis);
+    out += fmt::format("    kerasc::layer_norm({}, {}, {}, {}, batch * {}, {}, {}, {});\n",
+                       pointer(ln.getInput()), name, pointer(ln.getGamma()),
+                       pointer(ln.getBeta()), outer, type.getDimSize(axis) * inner,
+                       floatLiteral(ln.getEpsilon().convertToDouble()),
+                       ln.getRmsScaling() ? "true" : "false");
   } else if (renderTrainingOp(op, name, type, out)) {
   } else {
     op->emitOpError("the cpu target cannot render this op");
@@ -396,6 +412,7 @@ std::string CpuEmitter::renderSource() {
       "// sample, so a batch of B samples uses offset * B.\n\n"
       "#include \"{}.h\"\n\n"
       "#include \"kerasc/activations.h\"\n#include \"kerasc/kernels.h\"\n"
+      "#include \"kerasc/normalization.h\"\n"
       "#include \"kerasc/denormals.h\"\n#include \"kerasc/profile.h\"\n"
       "#include \"kerasc/thread_pool.h\"\n{}{}"
       "\n#include <algorithm>\n#include <cmath>\n#include <cstdint>\n#include <cstdio>\n"

@@ -315,6 +315,49 @@ bool CpuEmitter::renderTrainingOp(Operation *op, const std::string &name, Shaped
     out += fmt::format("    kerasc::matmul_grad_kernel({}, {}, {}, batch * {}, {}, {});\n",
                        pointer(g.getInput()), pointer(g.getGrad()), name,
                        nn::elementsPerSample(shapedType(g.getInput())) / k, k, n);
+  } else if (auto bn = dyn_cast<nn::BatchNormTrainOp>(op)) {
+    // Training-mode BatchNormalization (kerasc/normalization.h): [outer, C, inner] around the
+    // axis; the moving statistics are weights, updated in place (training builds keep weights
+    // writable), so predict, evaluate and saved weights see them like Keras's.
+    const int64_t axis = bn.getAxis();
+    auto [outer, inner] = aroundAxis(type, axis);
+    out += fmt::format("    kerasc::batch_norm_train({}, {}, {}, {}, {}, {}, batch * {}, {}, {}, "
+                       "{}, {});\n",
+                       pointer(bn.getInput()), name, pointer(bn.getGamma()),
+                       pointer(bn.getBeta()), pointer(bn.getMovingMean()),
+                       pointer(bn.getMovingVariance()), outer, type.getDimSize(axis), inner,
+                       floatLiteral(bn.getEpsilon().convertToDouble()),
+                       floatLiteral(bn.getMomentum().convertToDouble()));
+  } else if (auto g = dyn_cast<nn::BatchNormGradOp>(op)) {
+    ShapedType in = shapedType(g.getInput());
+    const int64_t axis = g.getAxis();
+    auto [outer, inner] = aroundAxis(in, axis);
+    if (static_cast<int64_t>(g.getOperand()) == 0)
+      out += fmt::format("    kerasc::batch_norm_grad_input({}, {}, {}, {}, batch * {}, {}, {}, "
+                         "{});\n",
+                         pointer(g.getGrad()), pointer(g.getInput()), pointer(g.getGamma()),
+                         name, outer, in.getDimSize(axis), inner,
+                         floatLiteral(g.getEpsilon().convertToDouble()));
+    else
+      out += fmt::format("    kerasc::batch_norm_grad_gamma({}, {}, {}, batch * {}, {}, {}, {});\n",
+                         pointer(g.getGrad()), pointer(g.getInput()), name, outer,
+                         in.getDimSize(axis), inner,
+                         floatLiteral(g.getEpsilon().convertToDouble()));
+  } else if (auto g = dyn_cast<nn::LayerNormGradOp>(op)) {
+    ShapedType in = shapedType(g.getInput());
+    const int64_t axis = g.getAxis();
+    auto [outer, inner] = aroundAxis(in, axis);
+    const std::string rows = fmt::format("batch * {}", outer);
+    const int64_t n = in.getDimSize(axis) * inner;
+    const std::string eps = floatLiteral(g.getEpsilon().convertToDouble());
+    const char *rms = g.getRmsScaling() ? "true" : "false";
+    if (static_cast<int64_t>(g.getOperand()) == 0)
+      out += fmt::format("    kerasc::layer_norm_grad_input({}, {}, {}, {}, {}, {}, {}, {});\n",
+                         pointer(g.getGrad()), pointer(g.getInput()), pointer(g.getGamma()),
+                         name, rows, n, eps, rms);
+    else
+      out += fmt::format("    kerasc::layer_norm_grad_gamma({}, {}, {}, {}, {}, {}, {});\n",
+                         pointer(g.getGrad()), pointer(g.getInput()), name, rows, n, eps, rms);
   } else if (auto r = dyn_cast<nn::ReduceToOp>(op)) {
     std::string decls;
     std::string tables = broadcastTables(shapedType(r.getInput()), type, decls);

@@ -131,6 +131,15 @@ std::string augmentConfigError(const std::string &cls, const json &cfg, int64_t 
 const std::set<std::string> kMergeLayers = {"Add",     "Subtract", "Multiply",
                                             "Average", "Maximum",  "Minimum"};
 
+/// BatchNormalization and LayerNormalization (importBatchNorm / importLayerNorm).
+const std::set<std::string> kNormLayers = {"BatchNormalization", "LayerNormalization"};
+
+/// BatchNormalization's moving statistics are non-trainable variables (Keras updates them in
+/// training mode, not the optimizer).
+bool isMovingStatistic(const std::string &cls, const std::string &variable) {
+  return cls == "BatchNormalization" && variable.rfind("moving_", 0) == 0;
+}
+
 const std::set<std::string> kOtherLayers = {
     "InputLayer", "Dense",   "Activation",   "ReLU",        "LeakyReLU",
     "ELU",        "PReLU",   "Softmax",      "Flatten",     "Reshape",
@@ -163,7 +172,7 @@ std::string unsupportedReason(const LayerSpec &layer) {
   if (cls == "Sequential" || cls == "Functional" || cls == "Model")
     return "nested models are not supported; save the model flattened";
   if (!kNoiseLayers.count(cls) && !kMergeLayers.count(cls) && !kOtherLayers.count(cls) &&
-      !kAugmentLayers.count(cls))
+      !kAugmentLayers.count(cls) && !kNormLayers.count(cls))
     return "layer class not supported by kerasc yet";
   if ((cls == "Dense" || cls == "Activation") && layer.config.contains("activation")) {
     std::string act = activationName(layer.config["activation"]);
@@ -325,6 +334,11 @@ private:
   Value importMerge(const Values &inputs);
   Value importNormalization(Value x);
   Value importRescaling(Value x);
+  // --- BatchNormalization / LayerNormalization ---
+  Value importBatchNorm(Value x);
+  Value importLayerNorm(Value x);
+  Value normWeight(size_t &index, const char *role, bool present, float fill,
+                   const std::vector<int64_t> &kerasShape, const std::vector<int64_t> &irShape);
   std::vector<float> floatList(const json &v, const char *key);
 
   const ModelSpec &spec;
@@ -468,6 +482,119 @@ Value Importer::importNormalization(Value x) {
   }
   return create<nn::NormalizeOp>(x, mean, variance, builder.getF64FloatAttr(1e-7),
                                  builder.getBoolAttr(fieldOr<bool>("invert", false)));
+}
+
+//===----------------------------------------------------------------------------------------===//
+// BatchNormalization and LayerNormalization. Both import as their inference form: nn.batch_norm
+// (elementwise) and nn.layer_norm; nn-autodiff turns a trainable BatchNormalization into
+// nn.batch_norm_train in the training step (a frozen one, marked nn.trainable = false, stays in
+// inference mode, like Keras 3).
+//===----------------------------------------------------------------------------------------===//
+
+/// The next stored variable `role` (typed `irShape` in the IR, kept with Keras's shape
+/// `kerasShape` in the WeightStore so trained weights save the way Keras has them), or, when the
+/// layer has none (center / scale false), a constant of `fill`s.
+Value Importer::normWeight(size_t &index, const char *role, bool present, float fill,
+                           const std::vector<int64_t> &kerasShape,
+                           const std::vector<int64_t> &irShape) {
+  auto type = RankedTensorType::get(irShape, builder.getF32Type());
+  if (!present) {
+    int64_t n = std::accumulate(kerasShape.begin(), kerasShape.end(), int64_t(1),
+                                std::multiplies<>());
+    Value w = weight(current->name + "/" + role, kerasShape, std::vector<float>(n, fill));
+    w.setType(type);
+    return w;
+  }
+  if (index >= current->weights.size())
+    fail(fmt::format("weights missing: expected a '{}' variable (#{}), the file has {}", role,
+                     index, current->weights.size()));
+  const WeightArray &stored = current->weights[index];
+  if (stored.shape != kerasShape)
+    fail(fmt::format("weights disagree with the config: '{}' has shape [{}] but the config "
+                     "implies [{}]",
+                     role, fmt::join(stored.shape, ", "), fmt::join(kerasShape, ", ")));
+  Value w = variable(index++, stored.name, stored.shape);
+  w.setType(type);
+  if (isMovingStatistic(current->className, stored.name)) {
+    weights[current->name + "/" + stored.name].trainable = false;
+    Operation *op = w.getDefiningOp();
+    op->setAttr("nn.trainable", builder.getBoolAttr(false));
+    op->removeAttr("nn.regularizer");
+  }
+  return w;
+}
+
+Value Importer::importBatchNorm(Value x) {
+  const int64_t rank = shapeOf(x).size();
+  // Keras 3 saves an int; tf.keras 2 a one-element list.
+  const json &axisCfg = current->config.value("axis", json(-1));
+  int64_t axis;
+  if (axisCfg.is_number_integer())
+    axis = axisCfg.get<int64_t>();
+  else if (axisCfg.is_array() && axisCfg.size() == 1 && axisCfg[0].is_number_integer())
+    axis = axisCfg[0].get<int64_t>();
+  else
+    fail("config field 'axis' must be one integer (normalizing over several axes is not "
+         "supported)");
+  axis = normalizeAxis(axis, rank);
+  if (fieldOr<bool>("renorm", false))
+    fail("renorm=True (batch renormalization) is not supported");
+  const int64_t channels = shapeOf(x)[axis];
+  // [C] along the last axis; [C, 1, ...] for an earlier one, so the statistics broadcast.
+  std::vector<int64_t> kerasShape{channels}, irShape{channels};
+  irShape.resize(rank - axis, 1);
+  const bool scale = fieldOr<bool>("scale", true), center = fieldOr<bool>("center", true);
+  expectWeightCount(2 + scale + center);
+  size_t index = 0;
+  Value gamma = normWeight(index, "gamma", scale, 1.0f, kerasShape, irShape);
+  Value beta = normWeight(index, "beta", center, 0.0f, kerasShape, irShape);
+  Value mean = normWeight(index, "moving_mean", true, 0.0f, kerasShape, irShape);
+  Value variance = normWeight(index, "moving_variance", true, 1.0f, kerasShape, irShape);
+  const double epsilon = fieldOr<double>("epsilon", 1e-3);
+  const double momentum = fieldOr<double>("momentum", 0.99);
+  Value y = create<nn::BatchNormOp>(x, gamma, beta, mean, variance,
+                                    builder.getI64IntegerAttr(axis),
+                                    builder.getF64FloatAttr(epsilon));
+  // What nn-autodiff needs to build the training-mode op; a frozen layer keeps inference mode.
+  Operation *op = y.getDefiningOp();
+  op->setAttr("nn.momentum", builder.getF64FloatAttr(momentum));
+  if (!layerIsTrainable(*current))
+    op->setAttr("nn.trainable", builder.getBoolAttr(false));
+  return y;
+}
+
+Value Importer::importLayerNorm(Value x) {
+  ArrayRef<int64_t> in = shapeOf(x);
+  const int64_t rank = in.size();
+  const json &axisCfg = current->config.value("axis", json(-1));
+  std::set<int64_t> axes;
+  if (axisCfg.is_number_integer())
+    axes.insert(normalizeAxis(axisCfg.get<int64_t>(), rank));
+  else if (axisCfg.is_array() && !axisCfg.empty())
+    for (const json &a : axisCfg) {
+      if (!a.is_number_integer())
+        fail("config field 'axis' must be an integer or a list of integers");
+      axes.insert(normalizeAxis(a.get<int64_t>(), rank));
+    }
+  else
+    fail("config field 'axis' must be an integer or a list of integers");
+  // The normalized axes must be the trailing ones: [first, rank).
+  const int64_t first = *axes.begin();
+  if (*axes.rbegin() != rank - 1 || static_cast<int64_t>(axes.size()) != rank - first)
+    fail(fmt::format("normalizing over axes [{}] of a rank-{} input is not supported (only "
+                     "the trailing axes)",
+                     fmt::join(axes, ", "), rank));
+  std::vector<int64_t> shape(in.begin() + first, in.end());
+  const bool rms = fieldOr<bool>("rms_scaling", false);
+  const bool scale = fieldOr<bool>("scale", true) || rms;
+  const bool center = fieldOr<bool>("center", true) && !rms;
+  expectWeightCount(scale + center);
+  size_t index = 0;
+  Value gamma = normWeight(index, "gamma", scale, 1.0f, shape, shape);
+  Value beta = normWeight(index, "beta", center, 0.0f, shape, shape);
+  return create<nn::LayerNormOp>(x, gamma, beta, builder.getI64IntegerAttr(first),
+                                 builder.getF64FloatAttr(fieldOr<double>("epsilon", 1e-3)),
+                                 builder.getBoolAttr(rms));
 }
 
 Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inputs) {
@@ -620,6 +747,10 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
   }
   if (cls == "Rescaling")
     return {importRescaling(x)};
+  if (cls == "BatchNormalization")
+    return {importBatchNorm(x)};
+  if (cls == "LayerNormalization")
+    return {importLayerNorm(x)};
   if (cls == "Normalization")
     return {importNormalization(x)};
   fail("internal error: no importer for this supported class");
@@ -691,7 +822,7 @@ ImportedModel Importer::run() {
     for (const WeightArray &w : layer.weights) {
       int64_t n = std::accumulate(w.shape.begin(), w.shape.end(), int64_t(1), std::multiplies<>());
       report.params += n;
-      report.trainableParams += trainable ? n : 0;
+      report.trainableParams += trainable && !isMovingStatistic(layer.className, w.name) ? n : 0;
     }
     for (const LayerCall &call : layer.calls)
       for (const TensorRef &ref : call.inputs)

@@ -106,6 +106,8 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
     if (train)
       step->setAttr("nn.training", b.getUnitAttr());
     Block &block = step.getBody().front();
+    if (train)
+      useBatchStatistics(step);
     auto ret = cast<func::ReturnOp>(block.getTerminator());
     SmallVector<Value> predictions(ret.getOperands());
     SmallVector<Operation *> forward;
@@ -197,6 +199,31 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
 
   static std::string fmt(const char *base, unsigned k) { return base + std::to_string(k); }
 
+  /// Keras 3 runs a BatchNormalization in training mode (batch statistics, moving statistics
+  /// updated) when the step trains and the layer is trainable: each nn.batch_norm of the
+  /// training step becomes nn.batch_norm_train, except those of frozen layers (marked
+  /// `nn.trainable = false` by the importer), which stay in inference mode. The momentum comes
+  /// from the importer's `nn.momentum` (Keras's default 0.99 without it).
+  static void useBatchStatistics(func::FuncOp step) {
+    SmallVector<nn::BatchNormOp> norms;
+    step.walk([&](nn::BatchNormOp bn) {
+      auto trainable = bn->getAttrOfType<BoolAttr>("nn.trainable");
+      if (!trainable || trainable.getValue())
+        norms.push_back(bn);
+    });
+    for (nn::BatchNormOp bn : norms) {
+      OpBuilder b(bn);
+      auto momentum = bn->getAttrOfType<FloatAttr>("nn.momentum");
+      auto train = b.create<nn::BatchNormTrainOp>(
+          bn.getLoc(), bn.getType(), bn.getInput(), bn.getGamma(), bn.getBeta(), bn.getMean(),
+          bn.getVariance(), bn.getAxisAttr(), bn.getEpsilonAttr(),
+          momentum ? momentum : b.getF64FloatAttr(0.99));
+      bn.getResult().replaceAllUsesWith(train.getResult());
+      bn.erase();
+    }
+  }
+
+
   LogicalResult buildBackward(func::FuncOp step, GradBuilder &g, ArrayRef<Operation *> forward,
                               ArrayRef<Value> predictions, ArrayRef<Value> targets,
                               ArrayAttr losses, std::map<std::string, nn::WeightOp> &weights,
@@ -253,6 +280,53 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
         if (needs.contains(mm.getKernel()))
           accumulate(loc, mm.getKernel(),
                      g.create<nn::MatMulGradKernelOp>(loc, mm.getInput(), dy));
+      } else if (auto bn = dyn_cast<nn::BatchNormTrainOp>(op)) {
+        // Training-mode BatchNormalization: the gradient flows through the batch statistics
+        // too (nn.batch_norm_grad recomputes them from the input); beta's is dy summed. The
+        // moving statistics are not differentiated (Keras assigns them outside the tape).
+        if (needs.contains(bn.getInput()))
+          accumulate(loc, bn.getInput(),
+                     g.create<nn::BatchNormGradOp>(loc, dy, bn.getInput(), bn.getGamma(),
+                                                   bn.getAxisAttr(), bn.getEpsilonAttr(),
+                                                   b.getI64IntegerAttr(0)));
+        if (needs.contains(bn.getGamma()))
+          accumulate(loc, bn.getGamma(),
+                     g.create<nn::BatchNormGradOp>(loc, dy, bn.getInput(), bn.getGamma(),
+                                                   bn.getAxisAttr(), bn.getEpsilonAttr(),
+                                                   b.getI64IntegerAttr(1)));
+        if (needs.contains(bn.getBeta()))
+          accumulate(loc, bn.getBeta(), g.reduceTo(loc, dy, bn.getBeta()));
+      } else if (auto bn = dyn_cast<nn::BatchNormOp>(op)) {
+        // Inference-mode BatchNormalization (a frozen layer): y = x * gamma / sqrt(var + eps)
+        // + const, so dx = dy / sqrt(var + eps) * gamma, built from existing elementwise ops
+        // (nn.normalize_grad with epsilon 0 divides by sqrt of its variance operand).
+        // A frozen layer's gamma, beta and statistics are constants.
+        for (Value param : {bn.getGamma(), bn.getBeta(), bn.getMean(), bn.getVariance()})
+          if (needs.contains(param))
+            return bn.emitOpError("nn-autodiff: an inference-mode batch_norm (a frozen "
+                                  "BatchNormalization) with trainable parameters");
+        Value shifted = g.create<nn::RescaleOp>(loc, bn.getVariance(), b.getF64FloatAttr(1.0),
+                                                bn.getEpsilonAttr());
+        Value scaled = g.create<nn::NormalizeGradOp>(loc, dy, shifted, b.getF64FloatAttr(0.0),
+                                                     b.getBoolAttr(false));
+        accumulate(loc, bn.getInput(),
+                   g.create<nn::BinaryOp>(loc, scaled, bn.getGamma(), b.getStringAttr("mul")));
+      } else if (auto ln = dyn_cast<nn::LayerNormOp>(op)) {
+        if (needs.contains(ln.getInput()))
+          accumulate(loc, ln.getInput(),
+                     g.create<nn::LayerNormGradOp>(loc, dy, ln.getInput(), ln.getGamma(),
+                                                   ln.getAxisAttr(), ln.getEpsilonAttr(),
+                                                   ln.getRmsScalingAttr(),
+                                                   b.getI64IntegerAttr(0)));
+        if (needs.contains(ln.getGamma()))
+          accumulate(loc, ln.getGamma(),
+                     g.create<nn::LayerNormGradOp>(loc, dy, ln.getInput(), ln.getGamma(),
+                                                   ln.getAxisAttr(), ln.getEpsilonAttr(),
+                                                   ln.getRmsScalingAttr(),
+                                                   b.getI64IntegerAttr(1)));
+        // rms_scaling has no beta (the importer passes a constant 0 that nothing reads).
+        if (needs.contains(ln.getBeta()))
+          accumulate(loc, ln.getBeta(), g.reduceTo(loc, dy, ln.getBeta()));
       } else if (auto bias = dyn_cast<nn::BiasAddOp>(op)) {
         accumulate(loc, bias.getInput(), dy);
         if (needs.contains(bias.getBias()))
