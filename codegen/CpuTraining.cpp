@@ -654,10 +654,10 @@ std::string CpuEmitter::renderTraining() {
       "// One training step on `batch` samples: in = (inputs..., targets...), out = (loss,\n"
       "// predictions...). Forward pass in training mode, loss, backward pass, optimizer step.\n"
       "void train_step_body(const float *const *in, float *const *out, int64_t batch,\n"
-      "                     unsigned char *arena) {{\n{}}}\n\n"
+      "                     unsigned char *arena) {{\n  (void)arena;\n{}}}\n\n"
       "// Forward pass in inference mode and the loss (evaluate, validation).\n"
       "void test_step_body(const float *const *in, float *const *out, int64_t batch,\n"
-      "                    unsigned char *arena) {{\n{}}}\n\n",
+      "                    unsigned char *arena) {{\n  (void)arena;\n{}}}\n\n",
       trainBody, testBody);
   out += renderMetrics();
   out += renderTrainableModel();
