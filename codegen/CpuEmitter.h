@@ -106,6 +106,8 @@ private:
   std::string renderBody(func::FuncOp f);
   void renderOp(Operation *op, std::string &out);
   bool renderTrainingOp(Operation *op, const std::string &name, ShapedType type, std::string &out);
+  /// nn.pool / nn.pool_grad / nn.pad / nn.resize / nn.resize_grad (false for other ops).
+  bool renderPoolingOp(Operation *op, const std::string &name, std::string &out);
   std::string renderApplyGradients(nn::ApplyGradientsOp apply);
   std::string broadcastTables(ShapedType full, ShapedType part, std::string &decls);
   std::string renderElementwiseLoop(Operation *op, const std::string &result);

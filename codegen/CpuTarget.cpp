@@ -212,6 +212,69 @@ std::string CpuEmitter::renderMatMul(Operation *op, const std::string &result) {
 }
 
 //===----------------------------------------------------------------------------------------===//
+// Pooling, padding/cropping and upsampling: nn.pool, nn.pool_grad, nn.pad, nn.resize and
+// nn.resize_grad as calls into kerasc/pooling.h (shapes written as literal lists).
+//===----------------------------------------------------------------------------------------===//
+
+bool CpuEmitter::renderPoolingOp(Operation *op, const std::string &name, std::string &out) {
+  if (!isa<nn::PoolOp, nn::PoolGradOp, nn::PadOp, nn::ResizeOp, nn::ResizeGradOp>(op))
+    return false;
+  auto list = [](ArrayRef<int64_t> v) { return fmt::format("{{{}}}", fmt::join(v, ", ")); };
+  auto attrList = [&](const char *key) {
+    std::vector<int64_t> v;
+    for (Attribute a : op->getAttrOfType<ArrayAttr>(key))
+      v.push_back(a.cast<IntegerAttr>().getInt());
+    return list(v);
+  };
+  // [B, S..., C] -> the spatial dims S...
+  auto spatial = [](ShapedType t) { return t.getShape().drop_front().drop_back(); };
+  auto checkRank = [&](ShapedType t) {
+    if (t.getRank() < 3 || t.getRank() > 2 + 3) {
+      std::vector<std::string> layers = nn::layerNames(op->getLoc());
+      throw std::runtime_error(fmt::format(
+          "layer {}: the cpu target pools and resizes 1 to 3 spatial axes, not {}",
+          layers.empty() ? std::string("?") : layers[0], t.getRank() - 2));
+    }
+  };
+
+  if (auto pad = dyn_cast<nn::PadOp>(op)) {
+    ShapedType in = shapedType(pad.getInput());
+    out += fmt::format("    kerasc::pad({}, {}, batch, {}, {});\n", pointer(pad.getInput()), name,
+                       list(in.getShape().drop_front()), attrList("pads"));
+    return true;
+  }
+  if (isa<nn::PoolOp, nn::PoolGradOp>(op)) {
+    const bool grad = isa<nn::PoolGradOp>(op);
+    Value input = op->getOperand(grad ? 1 : 0);
+    ShapedType in = shapedType(input);
+    ShapedType pooled = shapedType(grad ? op->getOperand(0) : op->getResult(0));
+    checkRank(in);
+    const std::string shape = fmt::format(
+        "kerasc::PoolShape({}, {}, {}, {}, {}, {})", list(spatial(in)), list(spatial(pooled)),
+        attrList("window"), attrList("strides"), attrList("padding"), in.getShape().back());
+    const char *max = op->getAttrOfType<StringAttr>("kind").getValue() == "max" ? "true" : "false";
+    if (grad)
+      out += fmt::format("    kerasc::pool_grad({}, {}, {}, batch,\n        {}, {});\n",
+                         pointer(op->getOperand(0)), pointer(input), name, shape, max);
+    else
+      out += fmt::format("    kerasc::pool({}, {}, batch,\n        {}, {});\n", pointer(input),
+                         name, shape, max);
+    return true;
+  }
+  // nn.resize / nn.resize_grad: the shape is the small (input) side's.
+  const bool grad = isa<nn::ResizeGradOp>(op);
+  ShapedType small = shapedType(grad ? op->getResult(0) : op->getOperand(0));
+  checkRank(small);
+  const std::string shape = fmt::format("kerasc::ResizeShape({}, {}, {})", list(spatial(small)),
+                                        attrList("scale"), small.getShape().back());
+  const char *bilinear =
+      op->getAttrOfType<StringAttr>("method").getValue() == "bilinear" ? "true" : "false";
+  out += fmt::format("    kerasc::{}({}, {}, batch, {}, {});\n", grad ? "resize_grad" : "resize",
+                     pointer(op->getOperand(0)), name, shape, bilinear);
+  return true;
+}
+
+//===----------------------------------------------------------------------------------------===//
 // Whole-op rendering
 //===----------------------------------------------------------------------------------------===//
 
@@ -246,7 +309,9 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
                      shapeText(shapedType(result)));
 
   if (isa<nn::ReshapeOp>(op)) { // a view: same buffer, new shape
-    out += fmt::format("  const float *const {} = {};\n\n", name, pointer(op->getOperand(0)));
+    // Unused when the view is a model output computed in place (Global pooling's reshape).
+    out += fmt::format("  [[maybe_unused]] const float *const {} = {};\n\n", name,
+                       pointer(op->getOperand(0)));
     pointers[result] = name;
     return;
   }
@@ -307,6 +372,7 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
                        pointer(ln.getBeta()), outer, type.getDimSize(axis) * inner,
                        floatLiteral(ln.getEpsilon().convertToDouble()),
                        ln.getRmsScaling() ? "true" : "false");
+  } else if (renderPoolingOp(op, name, out)) {
   } else if (renderTrainingOp(op, name, type, out)) {
   } else {
     op->emitOpError("the cpu target cannot render this op");
@@ -412,6 +478,7 @@ std::string CpuEmitter::renderSource() {
       "// sample, so a batch of B samples uses offset * B.\n\n"
       "#include \"{}.h\"\n\n"
       "#include \"kerasc/activations.h\"\n#include \"kerasc/kernels.h\"\n"
+      "#include \"kerasc/pooling.h\"\n"
       "#include \"kerasc/normalization.h\"\n"
       "#include \"kerasc/denormals.h\"\n#include \"kerasc/profile.h\"\n"
       "#include \"kerasc/thread_pool.h\"\n{}{}"

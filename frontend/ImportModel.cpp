@@ -140,6 +140,13 @@ bool isMovingStatistic(const std::string &cls, const std::string &variable) {
   return cls == "BatchNormalization" && variable.rfind("moving_", 0) == 0;
 }
 
+/// Pooling, padding/cropping and upsampling layers (importPooling).
+const std::set<std::string> kPoolingLayers = {
+    "MaxPooling1D",       "MaxPooling2D",       "AveragePooling1D",       "AveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "ZeroPadding1D",      "ZeroPadding2D",      "Cropping1D",             "Cropping2D",
+    "UpSampling1D",       "UpSampling2D"};
+
 const std::set<std::string> kOtherLayers = {
     "InputLayer", "Dense",   "Activation",   "ReLU",        "LeakyReLU",
     "ELU",        "PReLU",   "Softmax",      "Flatten",     "Reshape",
@@ -172,7 +179,8 @@ std::string unsupportedReason(const LayerSpec &layer) {
   if (cls == "Sequential" || cls == "Functional" || cls == "Model")
     return "nested models are not supported; save the model flattened";
   if (!kNoiseLayers.count(cls) && !kMergeLayers.count(cls) && !kOtherLayers.count(cls) &&
-      !kAugmentLayers.count(cls) && !kNormLayers.count(cls))
+      !kAugmentLayers.count(cls) && !kNormLayers.count(cls) &&
+      !kPoolingLayers.count(cls))
     return "layer class not supported by kerasc yet";
   if ((cls == "Dense" || cls == "Activation") && layer.config.contains("activation")) {
     std::string act = activationName(layer.config["activation"]);
@@ -329,6 +337,29 @@ private:
     return a;
   }
 
+  /// channels_first <-> channels_last around a layer whose op works on channels_last data
+  /// (the nn dialect's convolution, pooling and resampling layout): [B, C, S...] -> [B, S..., C]
+  /// and back.
+  Value toChannelsLast(Value x) {
+    const int64_t rank = shapeOf(x).size();
+    SmallVector<int64_t> perm{0};
+    for (int64_t d = 2; d < rank; ++d)
+      perm.push_back(d);
+    perm.push_back(1);
+    return create<nn::TransposeOp>(x, builder.getI64ArrayAttr(perm));
+  }
+  Value toChannelsFirst(Value x) {
+    const int64_t rank = shapeOf(x).size();
+    SmallVector<int64_t> perm{0, rank - 1};
+    for (int64_t d = 1; d < rank - 1; ++d)
+      perm.push_back(d);
+    return create<nn::TransposeOp>(x, builder.getI64ArrayAttr(perm));
+  }
+  /// True when the layer's data_format is channels_first (Keras's default is channels_last).
+  bool channelsFirst() const {
+    return fieldOr<std::string>("data_format", "channels_last") == "channels_first";
+  }
+
   Value activation(Value x, const std::string &name);
   Values importLayer(const LayerSpec &layer, const Values &inputs);
   Value importMerge(const Values &inputs);
@@ -339,6 +370,10 @@ private:
   Value importLayerNorm(Value x);
   Value normWeight(size_t &index, const char *role, bool present, float fill,
                    const std::vector<int64_t> &kerasShape, const std::vector<int64_t> &irShape);
+  // --- pooling, padding/cropping, upsampling (importPooling and its helpers) ---
+  Value importPooling(Value x);
+  std::vector<int64_t> poolInts(const char *key, size_t n, const std::vector<int64_t> &fallback);
+  std::vector<int64_t> padAmounts(const char *key, size_t n);
   std::vector<float> floatList(const json &v, const char *key);
 
   const ModelSpec &spec;
@@ -597,6 +632,150 @@ Value Importer::importLayerNorm(Value x) {
                                  builder.getBoolAttr(rms));
 }
 
+//===----------------------------------------------------------------------------------------===//
+// Pooling, padding/cropping and upsampling: MaxPooling1D/2D, AveragePooling1D/2D,
+// GlobalMax/AveragePooling1D/2D, ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D.
+// nn.pool and nn.resize work on channels_last data (toChannelsLast/toChannelsFirst around them
+// for channels_first); nn.pad pads whichever axes are spatial, so it needs no transposes.
+//===----------------------------------------------------------------------------------------===//
+
+/// An int-or-list config field (pool_size, strides, size) as one positive value per spatial
+/// axis; `fallback` everywhere when the field is absent or null.
+std::vector<int64_t> Importer::poolInts(const char *key, size_t n,
+                                        const std::vector<int64_t> &fallback) {
+  const json &cfg = current->config;
+  if (!cfg.contains(key) || cfg[key].is_null())
+    return fallback;
+  const json &v = cfg[key];
+  std::vector<int64_t> out;
+  if (v.is_number_integer())
+    out.assign(n, v.get<int64_t>());
+  else if (v.is_array() && llvm::all_of(v, [](const json &e) { return e.is_number_integer(); }))
+    for (const json &e : v)
+      out.push_back(e.get<int64_t>());
+  if (out.size() == 1)
+    out.assign(n, out[0]);
+  if (out.size() != n || llvm::any_of(out, [](int64_t i) { return i <= 0; }))
+    fail(fmt::format("config field '{}' must be a positive integer or a list of {} positive "
+                     "integers, got {}",
+                     key, n, v.dump()));
+  return out;
+}
+
+/// ZeroPadding's `padding` / Cropping's `cropping` as [before, after] per spatial axis. Keras
+/// accepts an int (everywhere), for 1-D a pair (before, after), for 2-D a pair of symmetric
+/// amounts (height, width) or a pair of pairs ((top, bottom), (left, right)).
+std::vector<int64_t> Importer::padAmounts(const char *key, size_t n) {
+  const json &v = field(key);
+  std::vector<int64_t> out;
+  auto isInt = [](const json &e) { return e.is_number_integer(); };
+  if (v.is_number_integer()) {
+    out.assign(2 * n, v.get<int64_t>());
+  } else if (v.is_array() && v.size() == 2 && n == 1 && llvm::all_of(v, isInt)) {
+    out = {v[0].get<int64_t>(), v[1].get<int64_t>()};
+  } else if (v.is_array() && v.size() == n && llvm::all_of(v, isInt)) {
+    for (const json &e : v)
+      out.insert(out.end(), 2, e.get<int64_t>());
+  } else if (v.is_array() && v.size() == n) {
+    for (const json &e : v) {
+      if (e.is_array() && e.size() == 1 && isInt(e[0])) // a 1-D layer saved as [[a, b]]
+        out.insert(out.end(), 2, e[0].get<int64_t>());
+      else if (e.is_array() && e.size() == 2 && llvm::all_of(e, isInt))
+        out.insert(out.end(), {e[0].get<int64_t>(), e[1].get<int64_t>()});
+    }
+  }
+  if (out.size() != 2 * n || llvm::any_of(out, [](int64_t i) { return i < 0; }))
+    fail(fmt::format("config field '{}' must be a non-negative integer, a pair, or one (before, "
+                     "after) pair per spatial axis; got {}",
+                     key, v.dump()));
+  return out;
+}
+
+Value Importer::importPooling(Value x) {
+  const std::string &cls = current->className;
+  const size_t spatial = cls.find("1D") != std::string::npos ? 1 : 2;
+  const int64_t rank = shapeOf(x).size();
+  if (rank != static_cast<int64_t>(spatial) + 2)
+    fail(fmt::format("expects a rank-{} input (batch, {} spatial axes, channels), got {}",
+                     spatial + 2, spatial, nn::kerasShapeText(shapeOf(x))));
+  std::string format = fieldOr<std::string>("data_format", "channels_last");
+  if (format != "channels_last" && format != "channels_first")
+    fail(fmt::format("data_format '{}' is not supported (channels_last, channels_first)", format));
+  const bool first = format == "channels_first";
+  auto ints = [&](const std::vector<int64_t> &v) { return builder.getI64ArrayAttr(v); };
+
+  if (cls.rfind("ZeroPadding", 0) == 0 || cls.rfind("Cropping", 0) == 0) {
+    const bool crop = cls.rfind("Cropping", 0) == 0;
+    const std::vector<int64_t> amounts = padAmounts(crop ? "cropping" : "padding", spatial);
+    // One (before, after) pair per non-batch axis; the channel axis stays as it is.
+    std::vector<int64_t> pads(2 * (rank - 1), 0);
+    const size_t offset = first ? 1 : 0; // of the first spatial axis among the non-batch axes
+    for (size_t i = 0; i < spatial; ++i) {
+      const int64_t size = shapeOf(x)[1 + offset + i];
+      const int64_t before = amounts[2 * i], after = amounts[2 * i + 1];
+      if (crop && before + after >= size)
+        fail(fmt::format("cropping ({}, {}) leaves nothing of a spatial axis of size {}", before,
+                         after, size));
+      pads[2 * (offset + i)] = crop ? -before : before;
+      pads[2 * (offset + i) + 1] = crop ? -after : after;
+    }
+    return create<nn::PadOp>(x, ints(pads));
+  }
+
+  if (cls.rfind("UpSampling", 0) == 0) {
+    const std::vector<int64_t> size = poolInts("size", spatial, std::vector<int64_t>(spatial, 2));
+    // UpSampling1D always repeats; UpSampling2D's interpolation defaults to nearest.
+    const std::string method = fieldOr<std::string>("interpolation", "nearest");
+    if (method != "nearest" && method != "bilinear")
+      fail(fmt::format("interpolation '{}' is not supported (nearest, bilinear)", method));
+    if (first)
+      x = toChannelsLast(x);
+    Value y = create<nn::ResizeOp>(x, ints(size), builder.getStringAttr(method));
+    return first ? toChannelsFirst(y) : y;
+  }
+
+  // Pooling.
+  const bool global = cls.rfind("Global", 0) == 0;
+  const bool max = cls.find("Max") != std::string::npos;
+  if (first)
+    x = toChannelsLast(x);
+  const std::vector<int64_t> in(shapeOf(x).begin() + 1, shapeOf(x).end() - 1);
+  const int64_t channels = shapeOf(x).back();
+  std::vector<int64_t> window = in, strides(spatial, 1), pads(2 * spatial, 0);
+  if (!global) {
+    window = poolInts("pool_size", spatial, std::vector<int64_t>(spatial, 2));
+    strides = poolInts("strides", spatial, window); // Keras: strides default to pool_size
+    std::string padding = fieldOr<std::string>("padding", "valid");
+    std::transform(padding.begin(), padding.end(), padding.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (padding != "valid" && padding != "same")
+      fail(fmt::format("padding '{}' is not supported (valid, same)", padding));
+    for (size_t i = 0; i < spatial; ++i) {
+      if (padding == "valid") {
+        if (in[i] < window[i])
+          fail(fmt::format("input size {} is smaller than the pool size {} with 'valid' padding",
+                           in[i], window[i]));
+        continue;
+      }
+      // Keras/TF 'same': ceil(S / s) outputs, the odd padding element after.
+      const int64_t out = (in[i] + strides[i] - 1) / strides[i];
+      const int64_t total = std::max<int64_t>((out - 1) * strides[i] + window[i] - in[i], 0);
+      pads[2 * i] = total / 2;
+      pads[2 * i + 1] = total - total / 2;
+    }
+  }
+  Value y = create<nn::PoolOp>(x, builder.getStringAttr(max ? "max" : "avg"), ints(window),
+                               ints(strides), ints(pads));
+  if (!global)
+    return first ? toChannelsFirst(y) : y;
+  // Global pooling: [B, 1.., C] -> [B, C], or with keepdims [B, 1.., C] / [B, C, 1..] (a
+  // reshape either way: the size-1 axes do not change the order of the elements).
+  std::vector<int64_t> shape{channels};
+  if (fieldOr<bool>("keepdims", false))
+    shape.insert(first ? shape.end() : shape.begin(), spatial, 1);
+  return create<nn::ReshapeOp>(y, ints(shape));
+}
+
 Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inputs) {
   const std::string &cls = layer.className;
   if (kMergeLayers.count(cls))
@@ -621,6 +800,8 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
                                 FloatAttr(), FloatAttr(), BoolAttr(),
                                 jsonAttribute(builder, layer.config).cast<DictionaryAttr>())};
   }
+  if (kPoolingLayers.count(cls))
+    return {importPooling(x)};
   if (kNoiseLayers.count(cls)) {
     std::optional<double> rate;
     for (const char *key : {"rate", "stddev"})

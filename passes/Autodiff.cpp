@@ -381,6 +381,24 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
         accumulate(loc, softmax.getInput(),
                    g.create<nn::SoftmaxGradOp>(loc, dy, softmax.getResult(),
                                                softmax.getAxisAttr(), softmax.getLogAttr()));
+      } else if (auto pool = dyn_cast<nn::PoolOp>(op)) {
+        // Pooling, padding/cropping and upsampling. Max pooling's gradient needs the input
+        // (to find each window's maximum again); the others are linear in their input.
+        accumulate(loc, pool.getInput(),
+                   g.create<nn::PoolGradOp>(loc, dy, pool.getInput(), pool.getKindAttr(),
+                                            pool.getWindowAttr(), pool.getStridesAttr(),
+                                            pool.getPaddingAttr()));
+      } else if (auto pad = dyn_cast<nn::PadOp>(op)) {
+        // Padding and cropping are each other's adjoints: the same pads, negated.
+        SmallVector<int64_t> negated;
+        for (Attribute p : pad.getPads())
+          negated.push_back(-p.cast<IntegerAttr>().getInt());
+        accumulate(loc, pad.getInput(),
+                   g.create<nn::PadOp>(loc, dy, b.getI64ArrayAttr(negated)));
+      } else if (auto resize = dyn_cast<nn::ResizeOp>(op)) {
+        accumulate(loc, resize.getInput(),
+                   g.create<nn::ResizeGradOp>(loc, dy, resize.getScaleAttr(),
+                                              resize.getMethodAttr()));
       } else if (auto reshape = dyn_cast<nn::ReshapeOp>(op)) {
         auto in = reshape.getInput().getType().cast<ShapedType>();
         accumulate(loc, reshape.getInput(),
