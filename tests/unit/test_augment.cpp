@@ -8,8 +8,16 @@
 //     Keras's factors define them, a flip for about half the images (20000 draws: within 0.02,
 //     over 5 sigma), same (seed, stream) -> same parameters, another stream -> others.
 //  3. RandomFlip's backward pass is the adjoint of its forward pass with the same draws.
+//  4. The importer: each layer becomes nn.noise carrying its Keras config; a config kerasc cannot
+//     honour is an error naming the layer and the problem.
 #include "kerasc/arrays.h"
 #include "kerasc/augment.h"
+
+#include "frontend/ImportModel.h"
+#include "frontend/ModelReader.h"
+#include "ir/NNDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -280,4 +288,86 @@ TEST_CASE("augment_forward changes the batch; flip's backward is its adjoint",
   c.upper = 0.2f;
   kerasc::augment_forward(c, 9, 5, layout, x.data(), y.data(), batch);
   CHECK(y != x);
+}
+
+TEST_CASE("augmentation layers import as nn.noise with their Keras config", "[augment][import]") {
+  for (const char *fixture : {"augment_identity", "augment_channels_first"}) {
+    mlir::MLIRContext context;
+    kerasc::ImportedModel model = kerasc::importModel(
+        kerasc::readModel(std::string(KERASC_SOURCE_DIR) + "/tests/fixtures/models/" + fixture +
+                          "/model.keras"),
+        context);
+    std::vector<std::string> classes;
+    model.module->walk([&](kerasc::nn::NoiseOp op) {
+      classes.push_back(op.getLayerClass().str());
+      if (op.getLayerClass() == "SpatialDropout2D")
+        return;
+      auto cfg = op.getConfigAttr();
+      REQUIRE(cfg);
+      auto format = cfg.getAs<mlir::StringAttr>("data_format");
+      REQUIRE(format);
+      CHECK(format.getValue() ==
+            (std::string(fixture) == "augment_identity" ? "channels_last" : "channels_first"));
+      if (op.getLayerClass() == "RandomZoom") {
+        CHECK(cfg.getAs<mlir::StringAttr>("fill_mode").getValue() == "wrap");
+        CHECK(cfg.getAs<mlir::FloatAttr>("height_factor").getValueAsDouble() == 0.2);
+        CHECK(!cfg.get("seed")); // null: left out, as the default it stands for
+      }
+      if (op.getLayerClass() == "RandomContrast") {
+        auto range = cfg.getAs<mlir::ArrayAttr>("value_range");
+        REQUIRE(range.size() == 2);
+        CHECK(range[0].cast<mlir::FloatAttr>().getValueAsDouble() == -2.0);
+      }
+    });
+    CHECK(classes == std::vector<std::string>{"RandomFlip", "RandomRotation", "RandomZoom",
+                                              "RandomTranslation", "RandomContrast",
+                                              "SpatialDropout2D"});
+  }
+}
+
+TEST_CASE("augmentation configs kerasc cannot honour are named errors", "[augment][import]") {
+  using nlohmann::json;
+  struct Case {
+    const char *cls;
+    json config;
+    json batchShape;
+    const char *message;
+  };
+  const json image = {nullptr, 6, 5, 3};
+  const std::vector<Case> cases = {
+      {"RandomRotation", {{"factor", 0.1}}, {nullptr, 6, 5}, "expects a batch of images (rank 4"},
+      {"RandomFlip", {{"mode", "diagonal"}}, image, "unsupported mode 'diagonal'"},
+      {"RandomRotation", {{"factor", 0.1}, {"fill_mode", "mirror"}}, image,
+       "unsupported fill_mode 'mirror'"},
+      {"RandomZoom", {{"height_factor", 1.5}}, image, "'height_factor' must lie in [-1, 1]"},
+      {"RandomTranslation", {{"height_factor", 0.1}}, image,
+       "missing required config field 'width_factor'"},
+      {"RandomContrast", {{"factor", {0.1, 0.2, 0.3}}}, image,
+       "'factor' must be a number or a list of two numbers"},
+      {"RandomContrast", {{"factor", 0.2}, {"value_range", {0}}}, image,
+       "'value_range' must be a list of two numbers"},
+      {"RandomFlip", {{"data_format", "channels_middle"}}, image,
+       "unsupported data_format 'channels_middle'"},
+  };
+  for (const Case &c : cases) {
+    kerasc::ModelSpec spec;
+    spec.sourcePath = "augment.json";
+    spec.name = "augment";
+    spec.className = "Functional";
+    spec.kerasVersion = "3.15.1";
+    spec.layers.push_back({"x", "InputLayer", {{"batch_shape", c.batchShape}}, {}, {}});
+    spec.layers.push_back({"aug", c.cls, c.config, {{{{"x", 0, 0}}, json::object()}}, {}});
+    spec.inputs = {{"x", 0, 0}};
+    spec.outputs = {{"aug", 0, 0}};
+    mlir::MLIRContext context;
+    std::string error;
+    try {
+      kerasc::importModel(spec, context);
+    } catch (const kerasc::Error &e) {
+      error = e.what();
+    }
+    INFO(c.cls << ": " << error);
+    CHECK(error.find(std::string("layer 'aug' (") + c.cls + ")") != std::string::npos);
+    CHECK(error.find(c.message) != std::string::npos);
+  }
 }
