@@ -163,7 +163,8 @@ def machine_block(info):
         f"- PyTorch {v.get('torch')}: eager, `torch.no_grad()` inference, a hand-written "
         f"training loop (Adam, eps=1e-7); threads {threads.get('pytorch', 'n/a')}",
         f"- ONNX Runtime {v.get('onnxruntime')} (onnx {v.get('onnx')}): graph built with "
-        f"onnx.helper (MatMul, Add, Relu, Softmax), CPUExecutionProvider, default session "
+        f"onnx.helper (MatMul, Add, Relu, Softmax; CNNs: Transpose, Conv, MaxPool, "
+        f"BatchNormalization, GlobalAveragePool, Flatten), CPUExecutionProvider, default session "
         f"options",
         f"- OpenBLAS: numpy {v.get('numpy')} with {info['numpy_blas']}, float32 `np.matmul`",
         f"- Peak RSS: Python workers report their own VmHWM; kerasc programs are measured by "
