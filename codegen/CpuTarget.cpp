@@ -161,7 +161,7 @@ std::pair<SmallVector<Operation *>, Value> CpuEmitter::fusedBody(nn::FusedOp fus
     pointers[arg] = pointer(operand);
   SmallVector<Operation *> ops;
   for (Operation &op : fused.getBody().front().without_terminator())
-    if (!isa<nn::MatMulOp>(op))
+    if (!isa<nn::MatMulOp, nn::ConvOp, nn::ConvTransposeOp>(op)) // heads: the kernel computes them
       ops.push_back(&op);
   auto yield = cast<nn::YieldOp>(fused.getBody().front().getTerminator());
   return {ops, yield.getValue()};
@@ -209,6 +209,119 @@ std::string CpuEmitter::renderMatMul(Operation *op, const std::string &result) {
   return fmt::format("{}    kerasc::matmul({}, {}, {}, batch * {}, {}, {}, {});\n", decls,
                      pointer(matmul.getInput()), pointer(matmul.getKernel()), result,
                      rowsPerSample, k, n, epilogue);
+}
+
+//===----------------------------------------------------------------------------------------===//
+// Convolutions: nn.conv, nn.conv_transpose (plain, or the head of an nn.fused whose elementwise
+// ops become the kernel's epilogue) and nn.conv_grad_kernel, as calls into kerasc/conv.h.
+//===----------------------------------------------------------------------------------------===//
+
+std::string CpuEmitter::renderConv(Operation *op, const std::string &result) {
+  Operation *conv = op;
+  std::string epilogue = "kerasc::IdentityEpilogue{}";
+  std::string decls;
+  if (auto fused = dyn_cast<nn::FusedOp>(op)) {
+    conv = &fused.getBody().front().front();
+    auto [ops, last] = fusedBody(fused);
+    llvm::DenseMap<Value, std::string> scalars{{conv->getResult(0), "acc"}};
+    std::string body = renderScalarOps(ops, decls, scalars, shapedType(fused.getResult()),
+                                       /*columnInScope=*/true);
+    body += "      return " + scalars.lookup(last) + ";\n";
+    // The epilogue's column is the output channel, so per-channel operands (bias, batch norm)
+    // read [column]; name only the indices the body reads.
+    const bool readsFlatIndex = std::regex_search(body, std::regex("[\\[(]i[\\] ,]"));
+    const bool readsColumn = body.find("[column]") != std::string::npos;
+    epilogue = fmt::format("[&](float acc, int64_t {}, int64_t {}) {{\n{}    }}",
+                           readsFlatIndex ? "i" : "/*i*/", readsColumn ? "column" : "/*column*/",
+                           body);
+  }
+  auto layerError = [&](const std::string &what) {
+    std::vector<std::string> layers = nn::layerNames(conv->getLoc());
+    return std::runtime_error(fmt::format("layer {}: {}",
+                                          layers.empty() ? std::string("?") : layers[0], what));
+  };
+  auto ints = [](Attribute a) {
+    std::vector<int64_t> v;
+    for (Attribute e : a.cast<ArrayAttr>())
+      v.push_back(e.cast<IntegerAttr>().getInt());
+    return v;
+  };
+  const std::vector<int64_t> strides = ints(conv->getAttr("strides"));
+  const std::vector<int64_t> dilations = ints(conv->getAttr("dilations"));
+  const std::vector<int64_t> padding = ints(conv->getAttr("padding"));
+  const int64_t groups = conv->getAttrOfType<IntegerAttr>("groups").getInt();
+  const int64_t spatial = static_cast<int64_t>(strides.size());
+  if (spatial < 1 || spatial > 2)
+    throw layerError(fmt::format("the cpu target runs 1-D and 2-D convolutions, not {}-D",
+                                 spatial));
+
+  // Every op is rendered through the forward convolution it belongs to (conv.h's ConvParams):
+  // nn.conv is one; nn.conv_transpose is the input gradient of the convolution from its
+  // output to its input; nn.conv_grad_kernel belongs to the convolution of its input.
+  Value a = conv->getOperand(0), b = conv->getOperand(1);
+  ShapedType convIn, convOut;
+  std::vector<int64_t> kernel;
+  const char *call;
+  if (isa<nn::ConvOp>(conv)) {
+    convIn = shapedType(a);
+    convOut = shapedType(conv->getResult(0));
+    kernel.assign(shapedType(b).getShape().begin(), shapedType(b).getShape().begin() + spatial);
+    call = "conv_forward";
+  } else if (isa<nn::ConvTransposeOp>(conv)) {
+    convIn = shapedType(conv->getResult(0));
+    convOut = shapedType(a);
+    kernel.assign(shapedType(b).getShape().begin(), shapedType(b).getShape().begin() + spatial);
+    call = "conv_transpose";
+  } else {
+    convIn = shapedType(a);
+    convOut = shapedType(b);
+    kernel = ints(conv->getAttr("kernel_spatial"));
+    call = "conv_grad_kernel";
+  }
+  // 1-D runs as 2-D with a height of 1.
+  auto dim = [&](ShapedType t, int64_t axis) {
+    return spatial == 1 ? (axis == 0 ? 1 : t.getDimSize(1)) : t.getDimSize(1 + axis);
+  };
+  auto perAxis = [&](const std::vector<int64_t> &v, int64_t axis, int64_t unit) {
+    return spatial == 1 ? (axis == 0 ? unit : v[0]) : v[axis];
+  };
+  std::vector<int64_t> before;
+  for (int64_t i = 0; i < spatial; ++i)
+    before.push_back(padding[2 * i]);
+  const std::string params = fmt::format(
+      "kerasc::ConvParams{{{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}}}",
+      dim(convIn, 0), dim(convIn, 1), convIn.getShape().back(), dim(convOut, 0),
+      dim(convOut, 1), convOut.getShape().back(), perAxis(kernel, 0, 1), perAxis(kernel, 1, 1),
+      perAxis(strides, 0, 1), perAxis(strides, 1, 1), perAxis(dilations, 0, 1),
+      perAxis(dilations, 1, 1), perAxis(before, 0, 0), perAxis(before, 1, 0), groups);
+
+  // The algorithm nn-choose-conv-algorithm picked; "direct" (no workspace) when none was.
+  auto algorithmAttr = conv->getAttrOfType<StringAttr>("algorithm");
+  const std::string algorithm = algorithmAttr ? algorithmAttr.str() : "direct";
+  // "col2im" is nn.conv_transpose's im2col: the GEMM into patch columns, then their gather.
+  const char *algorithmEnum = algorithm == "direct"                           ? "Direct"
+                              : algorithm == "im2col" || algorithm == "col2im" ? "Im2col"
+                              : algorithm == "pointwise"                      ? "Pointwise"
+                                                                              : nullptr;
+  if (!algorithmEnum)
+    throw layerError("the cpu target has no convolution algorithm '" + algorithm + "'");
+  IntegerAttr workspaceOffset = op->getAttrOfType<IntegerAttr>("nn.workspace_offset");
+  if (!workspaceOffset)
+    workspaceOffset = conv->getAttrOfType<IntegerAttr>("nn.workspace_offset");
+  std::string workspace = "nullptr";
+  if (workspaceOffset)
+    workspace = fmt::format("reinterpret_cast<float *>(arena + {}{} * batch)",
+                            fixedBytes ? std::to_string(fixedBytes) + " + " : "",
+                            workspaceOffset.getInt());
+  else if (algorithm == "im2col" || algorithm == "col2im")
+    throw layerError("the " + algorithm + " convolution has no workspace (nn.workspace_offset): run "
+                     "nn-plan-memory after nn-choose-conv-algorithm");
+
+  std::string args = fmt::format("kerasc::ConvAlgorithm::{}, {}, batch, {}, {}, {}, {}",
+                                 algorithmEnum, params, pointer(a), pointer(b), result, workspace);
+  if (isa<nn::ConvGradKernelOp>(conv))
+    return fmt::format("    kerasc::{}({});\n", call, args);
+  return fmt::format("{}    kerasc::{}({},\n        {});\n", decls, call, args, epilogue);
 }
 
 //===----------------------------------------------------------------------------------------===//
@@ -332,6 +445,9 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
   if (isa<nn::MatMulOp>(op) ||
       (fused && isa<nn::MatMulOp>(fused.getBody().front().front()))) {
     out += renderMatMul(op, name);
+  } else if (isa<nn::ConvOp, nn::ConvTransposeOp, nn::ConvGradKernelOp>(op) ||
+             (fused && isa<nn::ConvOp, nn::ConvTransposeOp>(fused.getBody().front().front()))) {
+    out += renderConv(op, name);
   } else if (fused || nn::isElementwise(op) || isElementwiseGradient(op)) {
     out += renderElementwiseLoop(op, name);
   } else if (auto softmax = dyn_cast<nn::SoftmaxOp>(op)) {
@@ -363,6 +479,7 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
                          name, outer, chunk, offset, total);
       offset += chunk;
     }
+  } else if (renderPoolingOp(op, name, out)) {
   } else if (auto ln = dyn_cast<nn::LayerNormOp>(op)) {
     // Rows of the normalized trailing axes (kerasc/normalization.h).
     const int64_t axis = ln.getAxis();
@@ -372,7 +489,6 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
                        pointer(ln.getBeta()), outer, type.getDimSize(axis) * inner,
                        floatLiteral(ln.getEpsilon().convertToDouble()),
                        ln.getRmsScaling() ? "true" : "false");
-  } else if (renderPoolingOp(op, name, out)) {
   } else if (renderTrainingOp(op, name, type, out)) {
   } else {
     op->emitOpError("the cpu target cannot render this op");
@@ -477,9 +593,8 @@ std::string CpuEmitter::renderSource() {
       "// a block). Buffers live in one arena planned at compile time; offsets are bytes per\n"
       "// sample, so a batch of B samples uses offset * B.\n\n"
       "#include \"{}.h\"\n\n"
-      "#include \"kerasc/activations.h\"\n#include \"kerasc/kernels.h\"\n"
-      "#include \"kerasc/pooling.h\"\n"
-      "#include \"kerasc/normalization.h\"\n"
+      "#include \"kerasc/activations.h\"\n#include \"kerasc/conv.h\"\n#include \"kerasc/kernels.h\"\n"
+      "#include \"kerasc/pooling.h\"\n#include \"kerasc/normalization.h\"\n"
       "#include \"kerasc/denormals.h\"\n#include \"kerasc/profile.h\"\n"
       "#include \"kerasc/thread_pool.h\"\n{}{}"
       "\n#include <algorithm>\n#include <cmath>\n#include <cstdint>\n#include <cstdio>\n"

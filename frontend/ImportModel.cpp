@@ -131,6 +131,18 @@ std::string augmentConfigError(const std::string &cls, const json &cfg, int64_t 
 const std::set<std::string> kMergeLayers = {"Add",     "Subtract", "Multiply",
                                             "Average", "Maximum",  "Minimum"};
 
+/// Convolution layers (importConv): 1-D and 2-D, channels_last or channels_first.
+const std::set<std::string> kConvLayers = {"Conv1D",          "Conv2D",          "DepthwiseConv1D",
+                                           "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+                                           "Conv1DTranspose", "Conv2DTranspose"};
+
+/// Pooling, padding/cropping and upsampling layers (importPooling).
+const std::set<std::string> kPoolingLayers = {
+    "MaxPooling1D",       "MaxPooling2D",       "AveragePooling1D",       "AveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "ZeroPadding1D",      "ZeroPadding2D",      "Cropping1D",             "Cropping2D",
+    "UpSampling1D",       "UpSampling2D"};
+
 /// BatchNormalization and LayerNormalization (importBatchNorm / importLayerNorm).
 const std::set<std::string> kNormLayers = {"BatchNormalization", "LayerNormalization"};
 
@@ -139,13 +151,6 @@ const std::set<std::string> kNormLayers = {"BatchNormalization", "LayerNormaliza
 bool isMovingStatistic(const std::string &cls, const std::string &variable) {
   return cls == "BatchNormalization" && variable.rfind("moving_", 0) == 0;
 }
-
-/// Pooling, padding/cropping and upsampling layers (importPooling).
-const std::set<std::string> kPoolingLayers = {
-    "MaxPooling1D",       "MaxPooling2D",       "AveragePooling1D",       "AveragePooling2D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-    "ZeroPadding1D",      "ZeroPadding2D",      "Cropping1D",             "Cropping2D",
-    "UpSampling1D",       "UpSampling2D"};
 
 const std::set<std::string> kOtherLayers = {
     "InputLayer", "Dense",   "Activation",   "ReLU",        "LeakyReLU",
@@ -179,8 +184,8 @@ std::string unsupportedReason(const LayerSpec &layer) {
   if (cls == "Sequential" || cls == "Functional" || cls == "Model")
     return "nested models are not supported; save the model flattened";
   if (!kNoiseLayers.count(cls) && !kMergeLayers.count(cls) && !kOtherLayers.count(cls) &&
-      !kAugmentLayers.count(cls) && !kNormLayers.count(cls) &&
-      !kPoolingLayers.count(cls))
+      !kAugmentLayers.count(cls) && !kConvLayers.count(cls) &&
+      !kPoolingLayers.count(cls) && !kNormLayers.count(cls))
     return "layer class not supported by kerasc yet";
   if ((cls == "Dense" || cls == "Activation") && layer.config.contains("activation")) {
     std::string act = activationName(layer.config["activation"]);
@@ -365,15 +370,20 @@ private:
   Value importMerge(const Values &inputs);
   Value importNormalization(Value x);
   Value importRescaling(Value x);
+  // --- convolutions (importConv and its helpers) ---
+  Value importConv(Value x);
+  std::vector<int64_t> convInts(const char *key, size_t n, int64_t fallback);
+  Value convKernel(size_t index, const std::vector<int64_t> &expected,
+                   const std::vector<int64_t> &irShape, const char *regularizerKey);
+  // --- pooling, padding/cropping, upsampling (importPooling and its helpers) ---
+  Value importPooling(Value x);
+  std::vector<int64_t> poolInts(const char *key, size_t n, const std::vector<int64_t> &fallback);
+  std::vector<int64_t> padAmounts(const char *key, size_t n);
   // --- BatchNormalization / LayerNormalization ---
   Value importBatchNorm(Value x);
   Value importLayerNorm(Value x);
   Value normWeight(size_t &index, const char *role, bool present, float fill,
                    const std::vector<int64_t> &kerasShape, const std::vector<int64_t> &irShape);
-  // --- pooling, padding/cropping, upsampling (importPooling and its helpers) ---
-  Value importPooling(Value x);
-  std::vector<int64_t> poolInts(const char *key, size_t n, const std::vector<int64_t> &fallback);
-  std::vector<int64_t> padAmounts(const char *key, size_t n);
   std::vector<float> floatList(const json &v, const char *key);
 
   const ModelSpec &spec;
@@ -520,116 +530,219 @@ Value Importer::importNormalization(Value x) {
 }
 
 //===----------------------------------------------------------------------------------------===//
-// BatchNormalization and LayerNormalization. Both import as their inference form: nn.batch_norm
-// (elementwise) and nn.layer_norm; nn-autodiff turns a trainable BatchNormalization into
-// nn.batch_norm_train in the training step (a frozen one, marked nn.trainable = false, stays in
-// inference mode, like Keras 3).
+// Convolutions: Conv1D/2D, DepthwiseConv1D/2D, SeparableConv1D/2D, Conv1DTranspose/2DTranspose.
+// All become nn.conv / nn.conv_transpose on channels_last data (+ nn.bias_add + activation),
+// with the transposes of toChannelsLast/toChannelsFirst around them for channels_first.
 //===----------------------------------------------------------------------------------------===//
 
-/// The next stored variable `role` (typed `irShape` in the IR, kept with Keras's shape
-/// `kerasShape` in the WeightStore so trained weights save the way Keras has them), or, when the
-/// layer has none (center / scale false), a constant of `fill`s.
-Value Importer::normWeight(size_t &index, const char *role, bool present, float fill,
-                           const std::vector<int64_t> &kerasShape,
-                           const std::vector<int64_t> &irShape) {
-  auto type = RankedTensorType::get(irShape, builder.getF32Type());
-  if (!present) {
-    int64_t n = std::accumulate(kerasShape.begin(), kerasShape.end(), int64_t(1),
-                                std::multiplies<>());
-    Value w = weight(current->name + "/" + role, kerasShape, std::vector<float>(n, fill));
-    w.setType(type);
-    return w;
+/// An int-or-list config field (Keras accepts both) as one value per spatial axis, each at
+/// least `minimum`; `fallback` everywhere when the field is absent.
+std::vector<int64_t> Importer::convInts(const char *key, size_t n, int64_t fallback) {
+  const json &cfg = current->config;
+  if (!cfg.contains(key) || cfg[key].is_null()) {
+    if (fallback < 0)
+      fail(fmt::format("missing required config field '{}'", key));
+    return std::vector<int64_t>(n, fallback);
   }
-  if (index >= current->weights.size())
-    fail(fmt::format("weights missing: expected a '{}' variable (#{}), the file has {}", role,
-                     index, current->weights.size()));
-  const WeightArray &stored = current->weights[index];
-  if (stored.shape != kerasShape)
-    fail(fmt::format("weights disagree with the config: '{}' has shape [{}] but the config "
-                     "implies [{}]",
-                     role, fmt::join(stored.shape, ", "), fmt::join(kerasShape, ", ")));
-  Value w = variable(index++, stored.name, stored.shape);
-  w.setType(type);
-  if (isMovingStatistic(current->className, stored.name)) {
-    weights[current->name + "/" + stored.name].trainable = false;
-    Operation *op = w.getDefiningOp();
-    op->setAttr("nn.trainable", builder.getBoolAttr(false));
-    op->removeAttr("nn.regularizer");
-  }
-  return w;
-}
-
-Value Importer::importBatchNorm(Value x) {
-  const int64_t rank = shapeOf(x).size();
-  // Keras 3 saves an int; tf.keras 2 a one-element list.
-  const json &axisCfg = current->config.value("axis", json(-1));
-  int64_t axis;
-  if (axisCfg.is_number_integer())
-    axis = axisCfg.get<int64_t>();
-  else if (axisCfg.is_array() && axisCfg.size() == 1 && axisCfg[0].is_number_integer())
-    axis = axisCfg[0].get<int64_t>();
-  else
-    fail("config field 'axis' must be one integer (normalizing over several axes is not "
-         "supported)");
-  axis = normalizeAxis(axis, rank);
-  if (fieldOr<bool>("renorm", false))
-    fail("renorm=True (batch renormalization) is not supported");
-  const int64_t channels = shapeOf(x)[axis];
-  // [C] along the last axis; [C, 1, ...] for an earlier one, so the statistics broadcast.
-  std::vector<int64_t> kerasShape{channels}, irShape{channels};
-  irShape.resize(rank - axis, 1);
-  const bool scale = fieldOr<bool>("scale", true), center = fieldOr<bool>("center", true);
-  expectWeightCount(2 + scale + center);
-  size_t index = 0;
-  Value gamma = normWeight(index, "gamma", scale, 1.0f, kerasShape, irShape);
-  Value beta = normWeight(index, "beta", center, 0.0f, kerasShape, irShape);
-  Value mean = normWeight(index, "moving_mean", true, 0.0f, kerasShape, irShape);
-  Value variance = normWeight(index, "moving_variance", true, 1.0f, kerasShape, irShape);
-  const double epsilon = fieldOr<double>("epsilon", 1e-3);
-  const double momentum = fieldOr<double>("momentum", 0.99);
-  Value y = create<nn::BatchNormOp>(x, gamma, beta, mean, variance,
-                                    builder.getI64IntegerAttr(axis),
-                                    builder.getF64FloatAttr(epsilon));
-  // What nn-autodiff needs to build the training-mode op; a frozen layer keeps inference mode.
-  Operation *op = y.getDefiningOp();
-  op->setAttr("nn.momentum", builder.getF64FloatAttr(momentum));
-  if (!layerIsTrainable(*current))
-    op->setAttr("nn.trainable", builder.getBoolAttr(false));
-  return y;
-}
-
-Value Importer::importLayerNorm(Value x) {
-  ArrayRef<int64_t> in = shapeOf(x);
-  const int64_t rank = in.size();
-  const json &axisCfg = current->config.value("axis", json(-1));
-  std::set<int64_t> axes;
-  if (axisCfg.is_number_integer())
-    axes.insert(normalizeAxis(axisCfg.get<int64_t>(), rank));
-  else if (axisCfg.is_array() && !axisCfg.empty())
-    for (const json &a : axisCfg) {
-      if (!a.is_number_integer())
-        fail("config field 'axis' must be an integer or a list of integers");
-      axes.insert(normalizeAxis(a.get<int64_t>(), rank));
+  const json &v = cfg[key];
+  std::vector<int64_t> out;
+  if (v.is_number_integer())
+    out.assign(n, v.get<int64_t>());
+  else if (v.is_array())
+    for (const json &e : v) {
+      if (!e.is_number_integer())
+        fail(fmt::format("config field '{}' must be an integer or a list of integers", key));
+      out.push_back(e.get<int64_t>());
     }
   else
-    fail("config field 'axis' must be an integer or a list of integers");
-  // The normalized axes must be the trailing ones: [first, rank).
-  const int64_t first = *axes.begin();
-  if (*axes.rbegin() != rank - 1 || static_cast<int64_t>(axes.size()) != rank - first)
-    fail(fmt::format("normalizing over axes [{}] of a rank-{} input is not supported (only "
-                     "the trailing axes)",
-                     fmt::join(axes, ", "), rank));
-  std::vector<int64_t> shape(in.begin() + first, in.end());
-  const bool rms = fieldOr<bool>("rms_scaling", false);
-  const bool scale = fieldOr<bool>("scale", true) || rms;
-  const bool center = fieldOr<bool>("center", true) && !rms;
-  expectWeightCount(scale + center);
-  size_t index = 0;
-  Value gamma = normWeight(index, "gamma", scale, 1.0f, shape, shape);
-  Value beta = normWeight(index, "beta", center, 0.0f, shape, shape);
-  return create<nn::LayerNormOp>(x, gamma, beta, builder.getI64IntegerAttr(first),
-                                 builder.getF64FloatAttr(fieldOr<double>("epsilon", 1e-3)),
-                                 builder.getBoolAttr(rms));
+    fail(fmt::format("config field '{}' must be an integer or a list of integers", key));
+  if (out.size() == 1 && n > 1)
+    out.assign(n, out[0]);
+  if (out.size() != n)
+    fail(fmt::format("config field '{}' has {} entries for {} spatial axes", key, out.size(), n));
+  return out;
+}
+
+/// The layer's `index`-th variable, checked against the shape Keras gives it (`expected`) and
+/// typed `irShape` in the IR: the same elements in the same order (a depthwise kernel
+/// [K.., Cin, mult] is the grouped nn.conv kernel [K.., 1, Cin * mult]). The WeightStore keeps
+/// Keras's shape, so trained weights save and load the way Keras has them. Keras names the
+/// regularizer after the role (`depthwise_regularizer`), not after the variable, hence the key.
+Value Importer::convKernel(size_t index, const std::vector<int64_t> &expected,
+                           const std::vector<int64_t> &irShape, const char *regularizerKey) {
+  if (index >= current->weights.size())
+    fail(fmt::format("weights missing: expected variable #{} for '{}', the file has {}", index,
+                     regularizerKey, current->weights.size()));
+  const WeightArray &stored = current->weights[index];
+  if (stored.shape != expected)
+    fail(fmt::format("weights disagree with the config: '{}' has shape [{}] but the config "
+                     "implies [{}]",
+                     stored.name, fmt::join(stored.shape, ", "), fmt::join(expected, ", ")));
+  Value v = variable(index, stored.name, stored.shape);
+  auto op = v.getDefiningOp<nn::WeightOp>();
+  op.getResult().setType(RankedTensorType::get(irShape, builder.getF32Type()));
+  op->removeAttr("nn.regularizer");
+  if (weights[current->name + "/" + stored.name].trainable)
+    if (auto reg = regularizer(current->config.value(regularizerKey, json())))
+      op->setAttr("nn.regularizer",
+                  builder.getDictionaryAttr(
+                      {builder.getNamedAttr("l1", builder.getF64FloatAttr(reg->first)),
+                       builder.getNamedAttr("l2", builder.getF64FloatAttr(reg->second))}));
+  return v;
+}
+
+Value Importer::importConv(Value x) {
+  const std::string &cls = current->className;
+  const bool depthwise = cls.rfind("Depthwise", 0) == 0;
+  const bool separable = cls.rfind("Separable", 0) == 0;
+  const bool transpose = cls.find("Transpose") != std::string::npos;
+  const size_t spatial = cls.find("1D") != std::string::npos ? 1 : 2;
+  if (shapeOf(x).size() != spatial + 2)
+    fail(fmt::format("expects a rank-{} input (batch, {} spatial axes, channels), got {}",
+                     spatial + 2, spatial, nn::kerasShapeText(shapeOf(x))));
+  const bool first = channelsFirst();
+  if (first)
+    x = toChannelsLast(x);
+  const std::vector<int64_t> in(shapeOf(x).begin() + 1, shapeOf(x).end() - 1);
+  const int64_t cin = shapeOf(x).back();
+
+  const std::vector<int64_t> kernel = convInts("kernel_size", spatial, -1);
+  const std::vector<int64_t> strides = convInts("strides", spatial, 1);
+  const std::vector<int64_t> dilations = convInts("dilation_rate", spatial, 1);
+  for (size_t i = 0; i < spatial; ++i)
+    if (kernel[i] <= 0 || strides[i] <= 0 || dilations[i] <= 0)
+      fail("kernel_size, strides and dilation_rate must be positive");
+  const bool strided = llvm::any_of(strides, [](int64_t s) { return s > 1; });
+  if (strided && llvm::any_of(dilations, [](int64_t d) { return d > 1; }))
+    fail("strides > 1 together with dilation_rate > 1 is not supported (Keras rejects it too)");
+  std::string padding = fieldOr<std::string>("padding", "valid");
+  std::transform(padding.begin(), padding.end(), padding.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (padding != "valid" && padding != "same" && !(padding == "causal" && cls == "Conv1D"))
+    fail(fmt::format("padding '{}' is not supported (valid, same{})", padding,
+                     cls == "Conv1D" ? ", causal" : ""));
+  const bool useBias = fieldOr<bool>("use_bias", true);
+  auto ints = [&](const std::vector<int64_t> &v) { return builder.getI64ArrayAttr(v); };
+
+  // Keras's padding of a forward convolution along one axis: (before, after).
+  auto convPadding = [&](int64_t size, int64_t k, int64_t s, int64_t d) {
+    const int64_t span = d * (k - 1) + 1;
+    if (padding == "causal")
+      return std::make_pair(span - 1, int64_t(0));
+    if (padding == "valid") {
+      if (size < span)
+        fail(fmt::format("input size {} is smaller than the (dilated) kernel {} with 'valid' "
+                         "padding",
+                         size, span));
+      return std::make_pair(int64_t(0), int64_t(0));
+    }
+    const int64_t total = std::max<int64_t>(((size + s - 1) / s - 1) * s + span - size, 0);
+    return std::make_pair(total / 2, total - total / 2);
+  };
+  auto conv = [&](Value input, Value w, const std::vector<int64_t> &k,
+                  const std::vector<int64_t> &s, const std::vector<int64_t> &d, int64_t groups,
+                  bool padded) {
+    std::vector<int64_t> pads;
+    for (size_t i = 0; i < spatial; ++i) {
+      auto [before, after] =
+          padded ? convPadding(shapeOf(input)[i + 1], k[i], s[i], d[i]) : std::make_pair(0L, 0L);
+      pads.push_back(before);
+      pads.push_back(after);
+    }
+    return create<nn::ConvOp>(input, w, ints(s), ints(d), ints(pads),
+                              builder.getI64IntegerAttr(groups), StringAttr());
+  };
+  auto positiveInt = [&](const char *key) {
+    const json &v = field(key);
+    if (!v.is_number_integer() || v.get<int64_t>() <= 0)
+      fail(fmt::format("config field '{}' must be a positive integer", key));
+    return v.get<int64_t>();
+  };
+  std::vector<int64_t> kernelShape(kernel);
+  auto withChannels = [&](std::vector<int64_t> shape, int64_t a, int64_t b) {
+    shape.push_back(a);
+    shape.push_back(b);
+    return shape;
+  };
+
+  Value y;
+  int64_t channels; // of the result
+  size_t next = 0;  // next variable
+  if (depthwise || separable) {
+    const int64_t mult = fieldOr<int64_t>("depth_multiplier", 1);
+    if (mult <= 0)
+      fail("config field 'depth_multiplier' must be a positive integer");
+    const int64_t filters = separable ? positiveInt("filters") : 0;
+    expectWeightCount((separable ? 2 : 1) + (useBias ? 1 : 0));
+    Value dw = convKernel(next++, withChannels(kernelShape, cin, mult),
+                          withChannels(kernelShape, 1, cin * mult), "depthwise_regularizer");
+    y = conv(x, dw, kernel, strides, dilations, cin, true);
+    channels = cin * mult;
+    if (separable) {
+      const std::vector<int64_t> ones(spatial, 1);
+      Value pw = convKernel(next++, withChannels(ones, cin * mult, filters),
+                            withChannels(ones, cin * mult, filters), "pointwise_regularizer");
+      y = conv(y, pw, ones, ones, ones, 1, false);
+      channels = filters;
+    }
+  } else if (transpose) {
+    const int64_t filters = positiveInt("filters");
+    if (padding == "causal")
+      fail("padding 'causal' is not supported by transposed convolutions");
+    const json &opCfg = current->config.value("output_padding", json());
+    std::vector<int64_t> outputPadding;
+    if (!opCfg.is_null()) {
+      outputPadding = convInts("output_padding", spatial, 0);
+      for (size_t i = 0; i < spatial; ++i)
+        if (outputPadding[i] < 0 || outputPadding[i] >= strides[i])
+          fail(fmt::format("output_padding {} must be >= 0 and smaller than the stride {}",
+                           outputPadding[i], strides[i]));
+    }
+    expectWeightCount(useBias ? 2 : 1);
+    Value w = convKernel(next++, withChannels(kernelShape, filters, cin),
+                         withChannels(kernelShape, filters, cin), "kernel_regularizer");
+    // Keras (JAX backend, conv_utils) pads the stride-dilated input by (left, right) and runs a
+    // full correlation; as a crop of the full transposed output that is before = span-1-left,
+    // after = span-1-right (negative after: output_padding's extra positions).
+    std::vector<int64_t> pads;
+    for (size_t i = 0; i < spatial; ++i) {
+      const int64_t span = (kernel[i] - 1) * dilations[i] + 1;
+      int64_t left, right;
+      if (padding == "valid") {
+        const int64_t op =
+            outputPadding.empty() ? std::max(span, strides[i]) - span : outputPadding[i];
+        left = span - 1;
+        right = span - 1 + op;
+      } else {
+        const int64_t padLen = outputPadding.empty() ? strides[i] + span - 2
+                                                     : span + span % 2 - 2 + outputPadding[i];
+        left = std::min(padLen / 2 + padLen % 2, span - 1);
+        right = padLen - left;
+      }
+      pads.push_back(span - 1 - left);
+      pads.push_back(span - 1 - right);
+      if ((in[i] - 1) * strides[i] + span - pads[2 * i] - pads[2 * i + 1] <= 0)
+        fail("the transposed convolution's output would be empty");
+    }
+    y = create<nn::ConvTransposeOp>(x, w, ints(strides), ints(dilations), ints(pads),
+                                    builder.getI64IntegerAttr(1), StringAttr());
+    channels = filters;
+  } else {
+    const int64_t filters = positiveInt("filters");
+    const int64_t groups = fieldOr<int64_t>("groups", 1);
+    if (groups <= 0 || cin % groups != 0 || filters % groups != 0)
+      fail(fmt::format("groups={} must divide the input channels ({}) and filters ({})", groups,
+                       cin, filters));
+    expectWeightCount(useBias ? 2 : 1);
+    Value w = convKernel(next++, withChannels(kernelShape, cin / groups, filters),
+                         withChannels(kernelShape, cin / groups, filters), "kernel_regularizer");
+    y = conv(x, w, kernel, strides, dilations, groups, true);
+    channels = filters;
+  }
+  if (useBias)
+    y = create<nn::BiasAddOp>(y, convKernel(next++, {channels}, {channels}, "bias_regularizer"));
+  y = activation(y, activationName(current->config.value("activation", json("linear"))));
+  return first ? toChannelsFirst(y) : y;
 }
 
 //===----------------------------------------------------------------------------------------===//
@@ -776,6 +889,119 @@ Value Importer::importPooling(Value x) {
   return create<nn::ReshapeOp>(y, ints(shape));
 }
 
+//===----------------------------------------------------------------------------------------===//
+// BatchNormalization and LayerNormalization. Both import as their inference form: nn.batch_norm
+// (elementwise) and nn.layer_norm; nn-autodiff turns a trainable BatchNormalization into
+// nn.batch_norm_train in the training step (a frozen one, marked nn.trainable = false, stays in
+// inference mode, like Keras 3).
+//===----------------------------------------------------------------------------------------===//
+
+/// The next stored variable `role` (typed `irShape` in the IR, kept with Keras's shape
+/// `kerasShape` in the WeightStore so trained weights save the way Keras has them), or, when the
+/// layer has none (center / scale false), a constant of `fill`s.
+Value Importer::normWeight(size_t &index, const char *role, bool present, float fill,
+                           const std::vector<int64_t> &kerasShape,
+                           const std::vector<int64_t> &irShape) {
+  auto type = RankedTensorType::get(irShape, builder.getF32Type());
+  if (!present) {
+    int64_t n = std::accumulate(kerasShape.begin(), kerasShape.end(), int64_t(1),
+                                std::multiplies<>());
+    Value w = weight(current->name + "/" + role, kerasShape, std::vector<float>(n, fill));
+    w.setType(type);
+    return w;
+  }
+  if (index >= current->weights.size())
+    fail(fmt::format("weights missing: expected a '{}' variable (#{}), the file has {}", role,
+                     index, current->weights.size()));
+  const WeightArray &stored = current->weights[index];
+  if (stored.shape != kerasShape)
+    fail(fmt::format("weights disagree with the config: '{}' has shape [{}] but the config "
+                     "implies [{}]",
+                     role, fmt::join(stored.shape, ", "), fmt::join(kerasShape, ", ")));
+  Value w = variable(index++, stored.name, stored.shape);
+  w.setType(type);
+  if (isMovingStatistic(current->className, stored.name)) {
+    weights[current->name + "/" + stored.name].trainable = false;
+    Operation *op = w.getDefiningOp();
+    op->setAttr("nn.trainable", builder.getBoolAttr(false));
+    op->removeAttr("nn.regularizer");
+  }
+  return w;
+}
+
+Value Importer::importBatchNorm(Value x) {
+  const int64_t rank = shapeOf(x).size();
+  // Keras 3 saves an int; tf.keras 2 a one-element list.
+  const json &axisCfg = current->config.value("axis", json(-1));
+  int64_t axis;
+  if (axisCfg.is_number_integer())
+    axis = axisCfg.get<int64_t>();
+  else if (axisCfg.is_array() && axisCfg.size() == 1 && axisCfg[0].is_number_integer())
+    axis = axisCfg[0].get<int64_t>();
+  else
+    fail("config field 'axis' must be one integer (normalizing over several axes is not "
+         "supported)");
+  axis = normalizeAxis(axis, rank);
+  if (fieldOr<bool>("renorm", false))
+    fail("renorm=True (batch renormalization) is not supported");
+  const int64_t channels = shapeOf(x)[axis];
+  // [C] along the last axis; [C, 1, ...] for an earlier one, so the statistics broadcast.
+  std::vector<int64_t> kerasShape{channels}, irShape{channels};
+  irShape.resize(rank - axis, 1);
+  const bool scale = fieldOr<bool>("scale", true), center = fieldOr<bool>("center", true);
+  expectWeightCount(2 + scale + center);
+  size_t index = 0;
+  Value gamma = normWeight(index, "gamma", scale, 1.0f, kerasShape, irShape);
+  Value beta = normWeight(index, "beta", center, 0.0f, kerasShape, irShape);
+  Value mean = normWeight(index, "moving_mean", true, 0.0f, kerasShape, irShape);
+  Value variance = normWeight(index, "moving_variance", true, 1.0f, kerasShape, irShape);
+  const double epsilon = fieldOr<double>("epsilon", 1e-3);
+  const double momentum = fieldOr<double>("momentum", 0.99);
+  Value y = create<nn::BatchNormOp>(x, gamma, beta, mean, variance,
+                                    builder.getI64IntegerAttr(axis),
+                                    builder.getF64FloatAttr(epsilon));
+  // What nn-autodiff needs to build the training-mode op; a frozen layer keeps inference mode.
+  Operation *op = y.getDefiningOp();
+  op->setAttr("nn.momentum", builder.getF64FloatAttr(momentum));
+  if (!layerIsTrainable(*current))
+    op->setAttr("nn.trainable", builder.getBoolAttr(false));
+  return y;
+}
+
+Value Importer::importLayerNorm(Value x) {
+  ArrayRef<int64_t> in = shapeOf(x);
+  const int64_t rank = in.size();
+  const json &axisCfg = current->config.value("axis", json(-1));
+  std::set<int64_t> axes;
+  if (axisCfg.is_number_integer())
+    axes.insert(normalizeAxis(axisCfg.get<int64_t>(), rank));
+  else if (axisCfg.is_array() && !axisCfg.empty())
+    for (const json &a : axisCfg) {
+      if (!a.is_number_integer())
+        fail("config field 'axis' must be an integer or a list of integers");
+      axes.insert(normalizeAxis(a.get<int64_t>(), rank));
+    }
+  else
+    fail("config field 'axis' must be an integer or a list of integers");
+  // The normalized axes must be the trailing ones: [first, rank).
+  const int64_t first = *axes.begin();
+  if (*axes.rbegin() != rank - 1 || static_cast<int64_t>(axes.size()) != rank - first)
+    fail(fmt::format("normalizing over axes [{}] of a rank-{} input is not supported (only "
+                     "the trailing axes)",
+                     fmt::join(axes, ", "), rank));
+  std::vector<int64_t> shape(in.begin() + first, in.end());
+  const bool rms = fieldOr<bool>("rms_scaling", false);
+  const bool scale = fieldOr<bool>("scale", true) || rms;
+  const bool center = fieldOr<bool>("center", true) && !rms;
+  expectWeightCount(scale + center);
+  size_t index = 0;
+  Value gamma = normWeight(index, "gamma", scale, 1.0f, shape, shape);
+  Value beta = normWeight(index, "beta", center, 0.0f, shape, shape);
+  return create<nn::LayerNormOp>(x, gamma, beta, builder.getI64IntegerAttr(first),
+                                 builder.getF64FloatAttr(fieldOr<double>("epsilon", 1e-3)),
+                                 builder.getBoolAttr(rms));
+}
+
 Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inputs) {
   const std::string &cls = layer.className;
   if (kMergeLayers.count(cls))
@@ -800,8 +1026,6 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
                                 FloatAttr(), FloatAttr(), BoolAttr(),
                                 jsonAttribute(builder, layer.config).cast<DictionaryAttr>())};
   }
-  if (kPoolingLayers.count(cls))
-    return {importPooling(x)};
   if (kNoiseLayers.count(cls)) {
     std::optional<double> rate;
     for (const char *key : {"rate", "stddev"})
@@ -821,6 +1045,14 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
                                 rate ? builder.getF64FloatAttr(*rate) : FloatAttr(),
                                 IntegerAttr(), l1, l2, channelsFirst, DictionaryAttr())};
   }
+  if (kPoolingLayers.count(cls))
+    return {importPooling(x)};
+  if (kConvLayers.count(cls))
+    return {importConv(x)};
+  if (cls == "BatchNormalization")
+    return {importBatchNorm(x)};
+  if (cls == "LayerNormalization")
+    return {importLayerNorm(x)};
   if (cls == "Dense") {
     const json &unitsCfg = field("units");
     if (!unitsCfg.is_number_integer() || unitsCfg.get<int64_t>() <= 0)
@@ -928,10 +1160,6 @@ Importer::Values Importer::importLayer(const LayerSpec &layer, const Values &inp
   }
   if (cls == "Rescaling")
     return {importRescaling(x)};
-  if (cls == "BatchNormalization")
-    return {importBatchNorm(x)};
-  if (cls == "LayerNormalization")
-    return {importLayerNorm(x)};
   if (cls == "Normalization")
     return {importNormalization(x)};
   fail("internal error: no importer for this supported class");

@@ -223,7 +223,6 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
     }
   }
 
-
   LogicalResult buildBackward(func::FuncOp step, GradBuilder &g, ArrayRef<Operation *> forward,
                               ArrayRef<Value> predictions, ArrayRef<Value> targets,
                               ArrayAttr losses, std::map<std::string, nn::WeightOp> &weights,
@@ -280,6 +279,51 @@ struct AutodiffPass : public AutodiffBase<AutodiffPass> {
         if (needs.contains(mm.getKernel()))
           accumulate(loc, mm.getKernel(),
                      g.create<nn::MatMulGradKernelOp>(loc, mm.getInput(), dy));
+      } else if (isa<nn::ConvOp, nn::ConvTransposeOp>(op)) {
+        // Convolutions. nn.conv's input gradient is the transposed convolution of dy with the
+        // same kernel and attributes, its after-padding reduced by the rows the forward
+        // convolution's stride skipped at the end, r = (S + b + a - d(K-1) - 1) mod s, so the
+        // result is exactly S long. nn.conv_transpose's input gradient is nn.conv of dy with
+        // the same attributes. Both kernel gradients are nn.conv_grad_kernel of (the
+        // convolution's input, its output gradient): for the transpose, dy is that input.
+        Value x = op->getOperand(0), w = op->getOperand(1);
+        auto strides = op->getAttrOfType<ArrayAttr>("strides");
+        auto dilations = op->getAttrOfType<ArrayAttr>("dilations");
+        auto padding = op->getAttrOfType<ArrayAttr>("padding");
+        auto groups = op->getAttrOfType<IntegerAttr>("groups");
+        auto xType = x.getType().cast<ShapedType>(), wType = w.getType().cast<ShapedType>();
+        const int64_t spatial = xType.getRank() - 2;
+        SmallVector<int64_t> kernelSpatial(wType.getShape().begin(),
+                                           wType.getShape().begin() + spatial);
+        auto at = [](ArrayAttr a, int64_t i) { return a[i].cast<IntegerAttr>().getInt(); };
+        const bool transposed = isa<nn::ConvTransposeOp>(op);
+        if (needs.contains(x)) {
+          if (transposed) {
+            accumulate(loc, x,
+                       g.create<nn::ConvOp>(loc, dy, w, strides, dilations, padding, groups,
+                                            StringAttr()));
+          } else {
+            SmallVector<int64_t> pads;
+            for (int64_t i = 0; i < spatial; ++i) {
+              const int64_t size = xType.getDimSize(i + 1), s = at(strides, i);
+              const int64_t before = at(padding, 2 * i), after = at(padding, 2 * i + 1);
+              const int64_t r =
+                  (size + before + after - at(dilations, i) * (kernelSpatial[i] - 1) - 1) % s;
+              pads.push_back(before);
+              pads.push_back(after - r);
+            }
+            accumulate(loc, x,
+                       g.create<nn::ConvTransposeOp>(loc, dy, w, strides, dilations,
+                                                     b.getI64ArrayAttr(pads), groups,
+                                                     StringAttr()));
+          }
+        }
+        if (needs.contains(w))
+          accumulate(loc, w,
+                     g.create<nn::ConvGradKernelOp>(loc, transposed ? dy : x, transposed ? x : dy,
+                                                    strides, dilations, padding, groups,
+                                                    b.getI64ArrayAttr(kernelSpatial),
+                                                    StringAttr()));
       } else if (auto bn = dyn_cast<nn::BatchNormTrainOp>(op)) {
         // Training-mode BatchNormalization: the gradient flows through the batch statistics
         // too (nn.batch_norm_grad recomputes them from the input); beta's is dy summed. The

@@ -13,8 +13,9 @@ using namespace mlir;
 namespace kerasc {
 namespace {
 
-/// Ops that will become one kernel, in program order. The head is a matmul or an elementwise
-/// op; every later op is elementwise and consumes the previous group output.
+/// Ops that will become one kernel, in program order. The head is a matmul, a convolution
+/// (nn.conv / nn.conv_transpose: their kernels take an epilogue too) or an elementwise op;
+/// every later op is elementwise and consumes the previous group output.
 struct Group {
   SmallVector<Operation *> ops;
 };
@@ -77,8 +78,8 @@ struct FuseEpiloguesPass : public FuseEpiloguesBase<FuseEpiloguesPass> {
       Group *group = nullptr;
       if (nn::isElementwise(&op))
         group = findGroupToJoin(&op, groupOf);
-      else if (!isa<nn::MatMulOp>(op))
-        continue;
+      else if (!isa<nn::MatMulOp, nn::ConvOp, nn::ConvTransposeOp>(op)) // heads: kernels
+        continue;                                                      // with an epilogue
       if (!group)
         group = &groups.emplace_back();
       group->ops.push_back(&op);
