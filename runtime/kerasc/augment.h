@@ -13,6 +13,7 @@
 #pragma once
 
 #include "kerasc/rng.h"
+#include "kerasc/thread_pool.h"
 
 #include <cmath>
 #include <cstdint>
@@ -58,6 +59,8 @@ struct AugmentConfig {
 /// The index a tap at `i` reads along an axis of `size`, per fill mode (jax.scipy.ndimage's
 /// index fixers; "constant" keeps i and the caller tests it).
 inline int64_t fix_index(int64_t i, int64_t size, FillMode mode) {
+  if (i >= 0 && i < size)
+    return i; // inside: every mode reads it (and skips the divisions below)
   auto floor_mod = [](int64_t a, int64_t n) { return ((a % n) + n) % n; };
   switch (mode) {
   case FillMode::Constant:
@@ -78,53 +81,73 @@ inline int64_t fix_index(int64_t i, int64_t size, FillMode mode) {
 }
 
 /// out = the image `in` resampled through the affine map m = [a0, a1, a2, b0, b1, b2] (see the
-/// file comment). `in` and `out` are one image each and must not overlap.
+/// file comment). `in` and `out` are one image each and must not overlap. Each output pixel's
+/// taps (offsets and weights) are found once and then applied to every channel.
 inline void affine_transform(const float *in, float *out, const ImageLayout &L, const float m[6],
                              Interpolation interpolation, FillMode fill_mode, float fill_value) {
   const bool constant = fill_mode == FillMode::Constant;
+  // Element stride between channels of one pixel, and the element offset of pixel (y, x).
+  const int64_t cs = L.channels_first ? L.height * L.width : 1;
+  auto pixel = [&](int64_t y, int64_t x) { return L.index(y, x, 0); };
   for (int64_t y = 0; y < L.height; ++y)
     for (int64_t x = 0; x < L.width; ++x) {
+      float *o = out + pixel(y, x);
       // The same float32 operations, in the same order, as the einsum in Keras's JAX code.
       const float fy = static_cast<float>(y), fx = static_cast<float>(x);
       const float yin = (fy * m[4] + fx * m[3]) + m[5];
       const float xin = (fy * m[1] + fx * m[0]) + m[2];
       if (!(std::fabs(yin) < 1e9f && std::fabs(xin) < 1e9f)) { // no integer overflow, no NaN
         for (int64_t c = 0; c < L.channels; ++c)
-          out[L.index(y, x, c)] = constant ? fill_value : 0.0f;
+          o[c * cs] = constant ? fill_value : 0.0f;
         continue;
       }
       if (interpolation == Interpolation::Nearest) {
         const int64_t iy = static_cast<int64_t>(std::round(yin)); // half away from zero
         const int64_t ix = static_cast<int64_t>(std::round(xin));
-        const bool valid = !constant || (iy >= 0 && iy < L.height && ix >= 0 && ix < L.width);
-        const int64_t ry = fix_index(iy, L.height, fill_mode);
-        const int64_t rx = fix_index(ix, L.width, fill_mode);
+        if (constant && !(iy >= 0 && iy < L.height && ix >= 0 && ix < L.width)) {
+          for (int64_t c = 0; c < L.channels; ++c)
+            o[c * cs] = fill_value;
+          continue;
+        }
+        const float *src =
+            in + pixel(fix_index(iy, L.height, fill_mode), fix_index(ix, L.width, fill_mode));
         for (int64_t c = 0; c < L.channels; ++c)
-          out[L.index(y, x, c)] = valid ? in[L.index(ry, rx, c)] : fill_value;
+          o[c * cs] = src[c * cs];
         continue;
       }
       const float y0f = std::floor(yin), x0f = std::floor(xin);
       const float wy1 = yin - y0f, wx1 = xin - x0f;
       const float wy[2] = {1.0f - wy1, wy1}, wx[2] = {1.0f - wx1, wx1};
-      const int64_t iy[2] = {static_cast<int64_t>(y0f), static_cast<int64_t>(y0f) + 1};
-      const int64_t ix[2] = {static_cast<int64_t>(x0f), static_cast<int64_t>(x0f) + 1};
-      int64_t ry[2], rx[2];
-      bool vy[2], vx[2];
-      for (int k = 0; k < 2; ++k) {
-        ry[k] = fix_index(iy[k], L.height, fill_mode);
-        rx[k] = fix_index(ix[k], L.width, fill_mode);
-        vy[k] = !constant || (iy[k] >= 0 && iy[k] < L.height);
-        vx[k] = !constant || (ix[k] >= 0 && ix[k] < L.width);
+      const int64_t y0 = static_cast<int64_t>(y0f), x0 = static_cast<int64_t>(x0f);
+      // Taps in JAX's order, (y0, x0), (y0, x1), (y1, x0), (y1, x1); an out-of-bounds tap of
+      // "constant" reads fill_value.
+      const float *tap[4];
+      float weight[4];
+      bool inside[4];
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b) {
+          const int k = 2 * a + b;
+          const int64_t iy = y0 + a, ix = x0 + b;
+          inside[k] = !constant || (iy >= 0 && iy < L.height && ix >= 0 && ix < L.width);
+          tap[k] = inside[k] ? in + pixel(fix_index(iy, L.height, fill_mode),
+                                          fix_index(ix, L.width, fill_mode))
+                             : nullptr;
+          weight[k] = wy[a] * wx[b];
+        }
+      if (inside[0] && inside[1] && inside[2] && inside[3]) {
+        for (int64_t c = 0; c < L.channels; ++c) {
+          const int64_t e = c * cs;
+          o[e] = ((weight[0] * tap[0][e] + weight[1] * tap[1][e]) + weight[2] * tap[2][e]) +
+                 weight[3] * tap[3][e];
+        }
+        continue;
       }
       for (int64_t c = 0; c < L.channels; ++c) {
-        // Taps summed in JAX's order: (y0, x0), (y0, x1), (y1, x0), (y1, x1).
+        const int64_t e = c * cs;
         float acc = 0.0f;
-        for (int a = 0; a < 2; ++a)
-          for (int b = 0; b < 2; ++b) {
-            const float v = vy[a] && vx[b] ? in[L.index(ry[a], rx[b], c)] : fill_value;
-            acc += (wy[a] * wx[b]) * v;
-          }
-        out[L.index(y, x, c)] = acc;
+        for (int k = 0; k < 4; ++k)
+          acc += weight[k] * (inside[k] ? tap[k][e] : fill_value);
+        o[e] = acc;
       }
     }
 }
@@ -261,8 +284,16 @@ inline void augment_image(const AugmentConfig &c, const AugmentDraw &d, const fl
 inline void augment_forward(const AugmentConfig &c, uint64_t seed, uint64_t stream,
                             const ImageLayout &L, const float *x, float *y, int64_t batch) {
   const int64_t n = L.size();
-  for (int64_t b = 0; b < batch; ++b)
+  auto one = [&](int64_t b, int) {
     augment_image(c, augment_draw(c, seed, stream, b, L), x + b * n, y + b * n, L);
+  };
+  // Images are independent, so they split over the pool's threads (the result does not depend
+  // on which thread runs which image); small batches are not worth waking the pool for.
+  if (batch > 1 && batch * n >= 16384)
+    thread_pool().parallel_for(batch, one);
+  else
+    for (int64_t b = 0; b < batch; ++b)
+      one(b, 0);
 }
 
 /// Gradient of RandomFlip in training mode: a flip is a permutation that is its own inverse, so
