@@ -41,6 +41,22 @@ def Autodiff : Pass<"nn-autodiff", "mlir::ModuleOp"> {
   let constructor = "kerasc::createAutodiffPass()";
 }
 
+def FoldBatchNorm : Pass<"nn-fold-batch-norm", "mlir::func::FuncOp"> {
+  let summary = "Folds inference-mode BatchNormalization into the preceding Dense / convolution";
+  let description = [{
+    An `nn.batch_norm` over the last axis whose statistics are constant weights and whose input
+    is an `nn.matmul` or `nn.conv` with a constant kernel (optionally followed by
+    `nn.bias_add`), each intermediate used only there, becomes that producer with a new kernel
+    and an `nn.bias_add` of a new bias: `scale = gamma / sqrt(variance + epsilon)`,
+    `kernel' = kernel * scale` per output channel, `bias' = (bias - mean) * scale + beta`.
+    The new weights are named `<kernel>.folded_<bn layer>` and `<bias>.folded_<bn layer>` (or
+    `<bn layer>/folded_bias`); `kerasc compile` gives the pass its weight store, where it adds
+    their data. Without a store (kerasc-opt) only the IR is rewritten. Training functions are
+    left alone. `kerasc compile --no-fold-bn` skips the pass.
+  }];
+  let constructor = "kerasc::createFoldBatchNormPass()";
+}
+
 def FuseEpilogues : Pass<"nn-fuse-epilogues", "mlir::func::FuncOp"> {
   let summary = "Fuses matmul epilogues and elementwise chains into nn.fused kernels";
   let description = [{

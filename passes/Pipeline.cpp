@@ -9,6 +9,8 @@ void buildInferencePipeline(mlir::OpPassManager &pm, const PipelineOptions &opti
   mlir::OpPassManager &fn = pm.nest<mlir::func::FuncOp>();
   fn.addPass(createInferShapesPass());
   fn.addPass(createRemoveNoisePass());
+  if (options.foldBatchNorm && options.weights)
+    fn.addPass(createFoldBatchNormPass(options.weights));
   if (options.fuse)
     fn.addPass(createFuseEpiloguesPass());
   fn.addPass(createChooseConvAlgorithmPass(options.convAlgorithm));

@@ -1,5 +1,6 @@
 // kerasc: the compiler driver.
-//   kerasc compile MODEL -o DIR [--target cpu] [-O0..3] [--no-fuse] [--conv-algorithm=auto|direct]
+//   kerasc compile MODEL -o DIR [--target cpu] [-O0..3] [--no-fuse] [--no-fold-bn]
+//                  [--conv-algorithm=auto|direct]
 //                  [--emit=mlir|cpp] [--report]
 //   kerasc summary MODEL
 // Each subcommand declares its own options, so `kerasc compile --help` lists exactly them plus
@@ -292,6 +293,10 @@ int compileMain(int argc, char **argv) {
                                       "the output with -O0; -O1..3 fuse and pass the level on"),
                              cl::cat(category));
   cl::opt<bool> noFuse("no-fuse", cl::desc("Do not run nn-fuse-epilogues"), cl::cat(category));
+  cl::opt<bool> noFoldBn("no-fold-bn",
+                         cl::desc("Do not fold BatchNormalization into the preceding Dense / "
+                                  "convolution (nn-fold-batch-norm)"),
+                         cl::cat(category));
   cl::opt<std::string> convAlgorithm(
       "conv-algorithm",
       cl::desc("auto (default: nn-choose-conv-algorithm picks im2col/pointwise/direct per "
@@ -391,6 +396,8 @@ int compileMain(int argc, char **argv) {
   mlir::applyPassManagerCLOptions(pm);
   PipelineOptions pipeline;
   pipeline.fuse = !noFuse && optLevel > 0;
+  pipeline.foldBatchNorm = !noFoldBn;
+  pipeline.weights = &model.weights;
   if (convAlgorithm != "auto" && convAlgorithm != "direct")
     throw Error("--conv-algorithm must be auto or direct, got '" + convAlgorithm + "'");
   pipeline.convAlgorithm = convAlgorithm == "auto" ? "" : convAlgorithm.getValue();

@@ -200,3 +200,86 @@ TEST_CASE("layer_norm gradients match finite differences", "[normalization]") {
                 }, gd, w), 2e-5);
   }
 }
+
+//===----------------------------------------------------------------------------------------===//
+// nn-fold-batch-norm with a weight store: the folded weights' data. A Dense (with bias) and a
+// BatchNormalization are folded; the folded layer, evaluated in double on random inputs, must
+// give BN(dense(x)) within 2e-6 * max(1, |reference|) (float32 weights, one rounding of
+// scale = gamma * rsqrt(var + eps) per channel).
+//===----------------------------------------------------------------------------------------===//
+
+#include "ir/NNDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+
+TEST_CASE("nn-fold-batch-norm computes the folded kernel and bias", "[normalization]") {
+  const char *ir = R"mlir(
+func.func @model(%x: tensor<?x4xf32>) -> tensor<?x3xf32> {
+  %k = nn.weight "dense/kernel" : tensor<4x3xf32>
+  %b = nn.weight "dense/bias" : tensor<3xf32>
+  %g = nn.weight "bn/gamma" : tensor<3xf32>
+  %be = nn.weight "bn/beta" : tensor<3xf32>
+  %m = nn.weight "bn/moving_mean" : tensor<3xf32>
+  %v = nn.weight "bn/moving_variance" : tensor<3xf32>
+  %0 = nn.matmul %x, %k : (tensor<?x4xf32>, tensor<4x3xf32>) -> tensor<?x3xf32>
+  %1 = nn.bias_add %0, %b : (tensor<?x3xf32>, tensor<3xf32>) -> tensor<?x3xf32>
+  %2 = nn.batch_norm %1, %g, %be, %m, %v {axis = 1 : i64, epsilon = 1.0e-02 : f64} : (tensor<?x3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>) -> tensor<?x3xf32>
+  return %2 : tensor<?x3xf32>
+}
+)mlir";
+  std::mt19937 rng(5);
+  kerasc::WeightStore store;
+  auto put = [&](const char *name, std::vector<int64_t> shape, float lo, float hi) {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    store[name].shape = shape;
+    store[name].data = randomFloats(rng, n, lo, hi);
+  };
+  put("dense/kernel", {4, 3}, -1, 1);
+  put("dense/bias", {3}, -0.5, 0.5);
+  put("bn/gamma", {3}, 0.5, 1.5);
+  put("bn/beta", {3}, -0.5, 0.5);
+  put("bn/moving_mean", {3}, -1, 1);
+  put("bn/moving_variance", {3}, 0.3, 3);
+  const kerasc::WeightStore original = store;
+
+  mlir::MLIRContext context;
+  context.loadDialect<kerasc::nn::NNDialect, mlir::func::FuncDialect>();
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::parseSourceString<mlir::ModuleOp>(ir, &context);
+  REQUIRE(module);
+  mlir::PassManager pm(&context);
+  pm.nest<mlir::func::FuncOp>().addPass(kerasc::createFoldBatchNormPass(&store));
+  REQUIRE(mlir::succeeded(pm.run(*module)));
+  int batchNorms = 0;
+  module->walk([&](kerasc::nn::BatchNormOp) { ++batchNorms; });
+  CHECK(batchNorms == 0);
+  REQUIRE(store.count("dense/kernel.folded_bn"));
+  REQUIRE(store.count("dense/bias.folded_bn"));
+  const auto &k2 = store.at("dense/kernel.folded_bn");
+  const auto &b2 = store.at("dense/bias.folded_bn");
+  CHECK(k2.shape == std::vector<int64_t>{4, 3});
+  CHECK(!k2.trainable);
+  // The originals are untouched (a shared kernel may still be used elsewhere).
+  CHECK(store.at("dense/kernel").data == original.at("dense/kernel").data);
+
+  auto x = randomFloats(rng, 6 * 4, -2, 2);
+  Vec folded, want;
+  for (int r = 0; r < 6; ++r)
+    for (int c = 0; c < 3; ++c) {
+      double dense = original.at("dense/bias").data[c], f = b2.data[c];
+      for (int i = 0; i < 4; ++i) {
+        dense += double(x[r * 4 + i]) * original.at("dense/kernel").data[i * 3 + c];
+        f += double(x[r * 4 + i]) * k2.data[i * 3 + c];
+      }
+      const double g = original.at("bn/gamma").data[c], be = original.at("bn/beta").data[c];
+      const double m = original.at("bn/moving_mean").data[c];
+      const double v = original.at("bn/moving_variance").data[c];
+      want.push_back((dense - m) / std::sqrt(v + 0.01) * g + be);
+      folded.push_back(f);
+    }
+  expectClose(folded, want, 2e-6);
+}
