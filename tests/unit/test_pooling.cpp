@@ -9,6 +9,8 @@
 // compared with ==). Gradients are also checked by the adjoint identity
 // <f(x), dy> == <x, f_grad(dy)> (f linear in x, or piecewise linear for max), and bilinear
 // upsampling against numbers Keras 3.15 (JAX) computed.
+// The importer's side (Keras defaults, 'same' padding, global pooling, channels_first and
+// error messages) is tested at the end of the file, on one-layer models built in memory.
 #include "kerasc/pooling.h"
 
 #include <catch2/catch.hpp>
@@ -413,4 +415,142 @@ TEST_CASE("resize: bilinear matches Keras 3 UpSampling2D(size=(2, 3), interpolat
     INFO("element " << i);
     REQUIRE(std::abs(y[i] - keras[i]) <= 1e-6f);
   }
+}
+
+//===----------------------------------------------------------------------------------------===//
+// The importer's pooling, padding and upsampling layers: Keras's defaults, the 'same' padding
+// split, global pooling's reshape, and errors that name the layer.
+//===----------------------------------------------------------------------------------------===//
+
+#include "frontend/ImportModel.h"
+#include "ir/NNDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+/// A one-layer functional model: input [None, shape...] -> layer `cls` with `config`.
+kerasc::ModelSpec oneLayer(const std::string &cls, nlohmann::json config,
+                           std::vector<int64_t> shape) {
+  using nlohmann::json;
+  kerasc::ModelSpec spec;
+  spec.sourcePath = "pooling.json";
+  spec.name = "pooling";
+  spec.className = "Functional";
+  spec.kerasVersion = "3.15.1";
+  json batchShape = json::array({nullptr});
+  for (int64_t d : shape)
+    batchShape.push_back(d);
+  spec.layers.push_back({"x", "InputLayer", {{"batch_shape", batchShape}}, {}, {}});
+  spec.layers.push_back({"layer", cls, std::move(config), {{{{"x", 0, 0}}, json::object()}}, {}});
+  spec.inputs = {{"x", 0, 0}};
+  spec.outputs = {{"layer", 0, 0}};
+  return spec;
+}
+
+std::vector<int64_t> ints(mlir::Attribute a) {
+  std::vector<int64_t> v;
+  for (mlir::Attribute e : a.cast<mlir::ArrayAttr>())
+    v.push_back(e.cast<mlir::IntegerAttr>().getInt());
+  return v;
+}
+
+/// The names of the model's nn ops (weights left out) and its result shape.
+std::pair<std::vector<std::string>, std::vector<int64_t>>
+importOps(const kerasc::ModelSpec &spec, mlir::MLIRContext &context,
+          mlir::OwningOpRef<mlir::ModuleOp> &module) {
+  module = std::move(kerasc::importModel(spec, context).module);
+  auto func = *module->getOps<mlir::func::FuncOp>().begin();
+  std::vector<std::string> ops;
+  func.walk([&](mlir::Operation *op) {
+    if (op->getDialect() && op->getDialect()->getNamespace() == "nn")
+      ops.push_back(op->getName().stripDialect().str());
+  });
+  auto result = func.getFunctionType().getResult(0).cast<mlir::ShapedType>().getShape();
+  return {ops, std::vector<int64_t>(result.begin(), result.end())};
+}
+
+} // namespace
+
+TEST_CASE("importer: pooling defaults and Keras's 'same' padding", "[pooling][import]") {
+  mlir::MLIRContext context;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  SECTION("strides default to pool_size, padding to valid") {
+    auto [ops, shape] = importOps(oneLayer("MaxPooling2D", {{"pool_size", {3, 2}}}, {7, 9, 3}),
+                                  context, module);
+    CHECK(ops == std::vector<std::string>{"pool"});
+    CHECK(shape == std::vector<int64_t>{-1, 2, 4, 3});
+    module->walk([&](kerasc::nn::PoolOp p) {
+      CHECK(p.getKind() == "max");
+      CHECK(ints(p.getStrides()) == std::vector<int64_t>{3, 2});
+      CHECK(ints(p.getPadding()) == std::vector<int64_t>{0, 0, 0, 0});
+    });
+  }
+  SECTION("same: ceil(S / s) outputs, the odd padding element after") {
+    auto [ops, shape] = importOps(
+        oneLayer("AveragePooling2D",
+                 {{"pool_size", {3, 2}}, {"strides", {2, 2}}, {"padding", "same"}}, {7, 9, 3}),
+        context, module);
+    CHECK(shape == std::vector<int64_t>{-1, 4, 5, 3});
+    // H: 3 * 2 + 3 - 7 = 2 -> (1, 1); W: 4 * 2 + 2 - 9 = 1 -> (0, 1).
+    module->walk([&](kerasc::nn::PoolOp p) {
+      CHECK(p.getKind() == "avg");
+      CHECK(ints(p.getPadding()) == std::vector<int64_t>{1, 1, 0, 1});
+    });
+  }
+  SECTION("global pooling with keepdims, channels_first: a whole-input window and a reshape") {
+    auto [ops, shape] = importOps(
+        oneLayer("GlobalAveragePooling2D",
+                 {{"keepdims", true}, {"data_format", "channels_first"}}, {3, 5, 7}),
+        context, module);
+    CHECK(ops == std::vector<std::string>{"transpose", "pool", "reshape"});
+    CHECK(shape == std::vector<int64_t>{-1, 3, 1, 1});
+    module->walk([&](kerasc::nn::PoolOp p) {
+      CHECK(ints(p.getWindow()) == std::vector<int64_t>{5, 7});
+    });
+  }
+  SECTION("ZeroPadding2D and Cropping2D on channels_first data pad the spatial axes") {
+    auto [ops, shape] = importOps(
+        oneLayer("Cropping2D", {{"cropping", {{1, 2}, {0, 3}}}, {"data_format", "channels_first"}},
+                 {3, 7, 9}),
+        context, module);
+    CHECK(ops == std::vector<std::string>{"pad"});
+    CHECK(shape == std::vector<int64_t>{-1, 3, 4, 6});
+    module->walk([&](kerasc::nn::PadOp p) {
+      CHECK(ints(p.getPads()) == std::vector<int64_t>{0, 0, -1, -2, 0, -3});
+    });
+  }
+  SECTION("UpSampling1D repeats; ZeroPadding1D takes (before, after)") {
+    auto [ops, shape] = importOps(oneLayer("UpSampling1D", {{"size", 3}}, {5, 2}), context, module);
+    CHECK(shape == std::vector<int64_t>{-1, 15, 2});
+    module->walk([&](kerasc::nn::ResizeOp r) { CHECK(r.getMethod() == "nearest"); });
+    auto [ops2, shape2] =
+        importOps(oneLayer("ZeroPadding1D", {{"padding", {2, 1}}}, {5, 2}), context, module);
+    CHECK(shape2 == std::vector<int64_t>{-1, 8, 2});
+  }
+}
+
+TEST_CASE("importer: pooling layer errors name the layer and the problem", "[pooling][import]") {
+  using Catch::Matchers::Contains;
+  mlir::MLIRContext context;
+  auto fails = [&](const kerasc::ModelSpec &spec, const std::string &what) {
+    INFO(what);
+    REQUIRE_THROWS_WITH(kerasc::importModel(spec, context),
+                        Contains("layer 'layer'") && Contains(what));
+  };
+  fails(oneLayer("UpSampling2D", {{"size", {2, 2}}, {"interpolation", "bicubic"}}, {4, 4, 1}),
+        "interpolation 'bicubic' is not supported");
+  fails(oneLayer("MaxPooling2D", {{"pool_size", {5, 5}}}, {4, 6, 1}),
+        "input size 4 is smaller than the pool size 5");
+  fails(oneLayer("AveragePooling1D", {{"pool_size", 2}, {"padding", "full"}}, {4, 1}),
+        "padding 'full' is not supported");
+  fails(oneLayer("Cropping2D", {{"cropping", {{2, 2}, {0, 0}}}}, {4, 4, 1}),
+        "leaves nothing of a spatial axis of size 4");
+  fails(oneLayer("MaxPooling2D", {{"pool_size", {0, 2}}}, {4, 4, 1}),
+        "config field 'pool_size' must be a positive integer");
+  fails(oneLayer("MaxPooling2D", {{"pool_size", 2}}, {8, 1}), "expects a rank-4 input");
+  fails(oneLayer("ZeroPadding2D", {{"padding", {{1, -1}, {0, 0}}}}, {4, 4, 1}),
+        "config field 'padding' must be a non-negative integer");
 }
