@@ -124,3 +124,24 @@ func.func @rotation_after_dense(%x: tensor<?x2x3x4xf32>) -> tensor<?x2x3x4xf32> 
   %1 = nn.noise %0 {layer_class = "RandomRotation", config = {factor = 0.1 : f64}} : (tensor<?x2x3x4xf32>) -> tensor<?x2x3x4xf32>
   return %1 : tensor<?x2x3x4xf32>
 }
+
+// -----
+
+// Pooling, padding/cropping and upsampling (owned by the pooling layers): the resize's gradient
+// is nn.resize_grad with its attributes, a pad's is the pad with negated pads (padding and
+// cropping are adjoint), and max pooling's is nn.pool_grad of dy and the pool's input.
+// CHECK-LABEL: func.func @pool_pad_resize_train_step(
+// CHECK: %[[IN:.*]] = nn.matmul
+// CHECK: %[[G0:.*]] = nn.loss_grad
+// CHECK: %[[G1:.*]] = nn.resize_grad %[[G0]] {method = "bilinear", scale = [2, 2]} : (tensor<?x8x6x2xf32>) -> tensor<?x4x3x2xf32>
+// CHECK: %[[G2:.*]] = nn.pad %[[G1]] {pads = [-1, 0, 1, -1, 0, 0]} : (tensor<?x4x3x2xf32>) -> tensor<?x3x3x2xf32>
+// CHECK: %[[G3:.*]] = nn.pool_grad %[[G2]], %[[IN]] {kind = "max", padding = [1, 1, 1, 0], strides = [2, 2], window = [3, 3]} : (tensor<?x3x3x2xf32>, tensor<?x5x6x2xf32>) -> tensor<?x5x6x2xf32>
+// CHECK: nn.matmul_grad_kernel %{{.*}}, %[[G3]]
+func.func @pool_pad_resize(%x: tensor<?x5x6x2xf32>) -> tensor<?x8x6x2xf32> attributes {nn.losses = [{fn = "mean_squared_error", config = {}, weight = 1.0 : f64}]} {
+  %w = nn.weight "dense/kernel" : tensor<2x2xf32>
+  %0 = nn.matmul %x, %w : (tensor<?x5x6x2xf32>, tensor<2x2xf32>) -> tensor<?x5x6x2xf32>
+  %1 = nn.pool %0 {kind = "max", window = [3, 3], strides = [2, 2], padding = [1, 1, 1, 0]} : (tensor<?x5x6x2xf32>) -> tensor<?x3x3x2xf32>
+  %2 = nn.pad %1 {pads = [1, 0, -1, 1, 0, 0]} : (tensor<?x3x3x2xf32>) -> tensor<?x4x3x2xf32>
+  %3 = nn.resize %2 {scale = [2, 2], method = "bilinear"} : (tensor<?x4x3x2xf32>) -> tensor<?x8x6x2xf32>
+  return %3 : tensor<?x8x6x2xf32>
+}
