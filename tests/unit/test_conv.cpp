@@ -7,9 +7,18 @@
 // sums here have at most a few thousand terms), plus the rounding of the epilogue's 2 * acc.
 // Outputs and workspaces carry sentinel padding that must stay untouched, and the epilogue
 // counts its calls: exactly one per output element, with its flat index and channel.
+//
+// The importer's convolution section is checked here too: Keras's padding arithmetic as nn
+// attributes, and errors that name the layer for what Keras itself rejects.
 #include "kerasc/conv.h"
 
+#include "frontend/ImportModel.h"
+#include "ir/NNDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <random>
@@ -287,4 +296,135 @@ TEST_CASE("conv: preconditions that do not hold fall back to direct", "[conv]") 
   kerasc::conv_forward(ConvAlgorithm::Im2col, p, 1, x.data(), w.data(), y.data(), nullptr,
                        kerasc::IdentityEpilogue{});
   CHECK(y[6 * 2 + 1] == 1.0f);
+}
+
+namespace {
+
+/// A one-layer model: input [batch, in_shape...] -> layer `cls` with `config` and weights of
+/// the given shapes (filled with 0.1).
+kerasc::ModelSpec one_layer(const std::string &cls, nlohmann::json config,
+                            std::vector<int64_t> in_shape,
+                            std::vector<std::pair<std::string, std::vector<int64_t>>> weights) {
+  kerasc::ModelSpec spec;
+  spec.sourcePath = "conv.json";
+  spec.name = "conv";
+  spec.className = "Functional";
+  spec.kerasVersion = "3.15.1";
+  nlohmann::json batch_shape = {nullptr};
+  for (int64_t d : in_shape)
+    batch_shape.push_back(d);
+  spec.layers.push_back({"x", "InputLayer", {{"batch_shape", batch_shape}}, {}, {}});
+  kerasc::LayerSpec layer{"c", cls, std::move(config), {}, {}};
+  layer.calls.push_back({{{"x", 0, 0}}, nlohmann::json::object()});
+  for (auto &[name, shape] : weights) {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    layer.weights.push_back({name, shape, std::vector<float>(static_cast<size_t>(n), 0.1f)});
+  }
+  spec.layers.push_back(layer);
+  spec.inputs = {{"x", 0, 0}};
+  spec.outputs = {{"c", 0, 0}};
+  return spec;
+}
+
+/// The padding attribute and result shape of the model's nn.conv / nn.conv_transpose.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> conv_of(const kerasc::ModelSpec &spec,
+                                                              mlir::MLIRContext &context) {
+  kerasc::ImportedModel model = kerasc::importModel(spec, context);
+  std::pair<std::vector<int64_t>, std::vector<int64_t>> found;
+  model.module->walk([&](mlir::Operation *op) {
+    if (!mlir::isa<kerasc::nn::ConvOp, kerasc::nn::ConvTransposeOp>(op))
+      return;
+    for (mlir::Attribute a : op->getAttrOfType<mlir::ArrayAttr>("padding"))
+      found.first.push_back(a.cast<mlir::IntegerAttr>().getInt());
+    auto shape = op->getResult(0).getType().cast<mlir::ShapedType>().getShape();
+    found.second.assign(shape.begin() + 1, shape.end());
+  });
+  return found;
+}
+
+} // namespace
+
+TEST_CASE("conv import: Keras's padding arithmetic", "[conv][import]") {
+  mlir::MLIRContext context;
+  // "same", stride 2, kernel (4, 3) on 7x9: out ceil(S/s) = 4x5; total padding
+  // (4-1)*2+4-7 = 3 (1 before, 2 after) and (5-1)*2+3-9 = 2 (1, 1).
+  auto same = conv_of(one_layer("Conv2D",
+                                {{"filters", 2}, {"kernel_size", {4, 3}}, {"strides", {2, 2}},
+                                 {"padding", "same"}, {"use_bias", false}},
+                                {7, 9, 3}, {{"kernel", {4, 3, 3, 2}}}),
+                      context);
+  CHECK(same.first == std::vector<int64_t>{1, 2, 1, 1});
+  CHECK(same.second == std::vector<int64_t>{4, 5, 2});
+  // Conv1D "causal", dilation 3, kernel 3: everything (3 * 2 = 6) before, length kept.
+  auto causal = conv_of(one_layer("Conv1D",
+                                  {{"filters", 2}, {"kernel_size", 3}, {"dilation_rate", 3},
+                                   {"padding", "causal"}, {"use_bias", false}},
+                                  {10, 2}, {{"kernel", {3, 2, 2}}}),
+                        context);
+  CHECK(causal.first == std::vector<int64_t>{6, 0});
+  CHECK(causal.second == std::vector<int64_t>{10, 2});
+  // Conv2DTranspose "valid", kernel 2, stride 3: Keras's length is S*s + max(K-s, 0) = 3S, one
+  // more than the full transposed output (S-1)*3 + 2: after-padding -1.
+  auto valid_t = conv_of(one_layer("Conv2DTranspose",
+                                   {{"filters", 2}, {"kernel_size", 2}, {"strides", 3},
+                                    {"padding", "valid"}, {"use_bias", false}},
+                                   {4, 5, 3}, {{"kernel", {2, 2, 2, 3}}}),
+                         context);
+  CHECK(valid_t.first == std::vector<int64_t>{0, -1, 0, -1});
+  CHECK(valid_t.second == std::vector<int64_t>{12, 15, 2});
+  // "same", kernel 3, stride 2, output_padding 1: (S-1)*2 + 3 - 2*1 + 1 = 2S.
+  auto same_t = conv_of(one_layer("Conv2DTranspose",
+                                  {{"filters", 2}, {"kernel_size", 3}, {"strides", 2},
+                                   {"padding", "same"}, {"output_padding", {1, 1}},
+                                   {"use_bias", false}},
+                                  {4, 5, 3}, {{"kernel", {3, 3, 2, 3}}}),
+                        context);
+  CHECK(same_t.first == std::vector<int64_t>{0, 1, 0, 1});
+  CHECK(same_t.second == std::vector<int64_t>{8, 10, 2});
+  // DepthwiseConv2D: the Keras kernel [3, 3, Cin, mult] becomes a grouped conv kernel
+  // [3, 3, 1, Cin * mult]; output channels Cin * mult.
+  auto dw = conv_of(one_layer("DepthwiseConv2D",
+                              {{"kernel_size", 3}, {"depth_multiplier", 2}, {"use_bias", false}},
+                              {5, 5, 3}, {{"kernel", {3, 3, 3, 2}}}),
+                    context);
+  CHECK(dw.second == std::vector<int64_t>{3, 3, 6});
+}
+
+TEST_CASE("conv import: unsupported configurations are errors naming the layer",
+          "[conv][import]") {
+  using nlohmann::json;
+  struct Bad {
+    const char *cls;
+    json config;
+    std::vector<int64_t> in;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> weights;
+    const char *message;
+  };
+  const Bad cases[] = {
+      {"Conv2D", {{"filters", 2}, {"kernel_size", 3}, {"strides", 2}, {"dilation_rate", 2},
+                  {"use_bias", false}},
+       {9, 9, 2}, {{"kernel", {3, 3, 2, 2}}}, "strides > 1 together with dilation_rate > 1"},
+      {"Conv2D", {{"filters", 3}, {"kernel_size", 3}, {"groups", 2}, {"use_bias", false}},
+       {9, 9, 4}, {{"kernel", {3, 3, 2, 3}}}, "groups=2 must divide"},
+      {"Conv2D", {{"filters", 2}, {"kernel_size", 3}, {"padding", "causal"}}, {9, 9, 2},
+       {{"kernel", {3, 3, 2, 2}}, {"bias", {2}}}, "padding 'causal' is not supported"},
+      {"Conv2D", {{"filters", 2}, {"kernel_size", 3}, {"use_bias", false}}, {9, 9, 2},
+       {{"kernel", {3, 3, 3, 2}}}, "has shape [3, 3, 3, 2] but the config implies [3, 3, 2, 2]"},
+      {"Conv2D", {{"filters", 2}, {"kernel_size", 5}, {"use_bias", false}}, {3, 9, 2},
+       {{"kernel", {5, 5, 2, 2}}}, "smaller than the (dilated) kernel"},
+      {"Conv2D", {{"filters", 2}, {"kernel_size", {3, 3, 3}}, {"use_bias", false}}, {9, 9, 2},
+       {{"kernel", {3, 3, 2, 2}}}, "'kernel_size' has 3 entries for 2 spatial axes"},
+      {"Conv1D", {{"filters", 2}, {"kernel_size", 3}}, {9, 9, 2}, {}, "expects a rank-3 input"},
+      {"Conv2DTranspose", {{"filters", 2}, {"kernel_size", 3}, {"strides", 2},
+                           {"output_padding", 2}, {"use_bias", false}},
+       {4, 4, 3}, {{"kernel", {3, 3, 2, 3}}}, "output_padding 2 must be >= 0 and smaller than"},
+  };
+  for (const Bad &c : cases) {
+    mlir::MLIRContext context;
+    CHECK_THROWS_WITH(kerasc::importModel(one_layer(c.cls, c.config, c.in, c.weights), context),
+                      Catch::Contains(std::string("conv.json: layer 'c' (") + c.cls + "): ") &&
+                          Catch::Contains(c.message));
+  }
 }
