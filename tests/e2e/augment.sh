@@ -5,8 +5,9 @@
 # builds with -Werror; `evaluate` before training, on Keras's own predictions as targets, gives
 # loss 0 (<= 1e-10: the layers are identities outside training); two `fit` runs with the same
 # --seed end with bit-identical weights (same predictions, byte for byte); a run with another
-# seed ends elsewhere. The runs use --no-shuffle, so the seed reaches the result only through the
-# layers' random draws: the augmentation and dropout really act during training.
+# seed ends elsewhere; SpatialDropout2D's backward pass draws the mask of its forward pass (same
+# NoiseShape in the generated code). The runs use --no-shuffle, so the seed reaches the result
+# only through the layers' random draws: the augmentation and dropout really act in training.
 # usage: augment.sh KERASC CXX FIXTURE_DIR WORK
 set -euo pipefail
 kerasc=$1 cxx=$2 f=$3 work=$4
@@ -14,6 +15,14 @@ rm -rf "$work" && mkdir -p "$work"
 "$kerasc" compile "$f/model.keras" -o "$work/out" --name model --loss mse --optimizer adam > /dev/null
 grep -q "kerasc::augment_forward" "$work/out/model.cpp" \
   || { echo "FAIL: the training step renders no augmentation"; exit 1; }
+# SpatialDropout2D sits after the Conv2D, so fit differentiates it: its backward pass must redraw
+# the forward mask, i.e. use the same NoiseShape (channels and layout) as its forward pass.
+grep -q "kerasc::noise_backward" "$work/out/model.cpp" \
+  || { echo "FAIL: no SpatialDropout2D backward pass in the training step"; exit 1; }
+shapes=$(grep -o "kerasc::NoiseShape{[^}]*}" "$work/out/model.cpp" | sort -u)
+echo "SpatialDropout2D draws: $shapes"
+[[ $(wc -l <<< "$shapes") == 1 ]] \
+  || { echo "FAIL: SpatialDropout2D's forward and backward draw different masks"; exit 1; }
 "$cxx" -std=c++17 -O2 -Wall -Wextra -Werror -I"$work/out" -I"$work/out/runtime" \
   "$work/out/model.cpp" "$work/out/main.cpp" -o "$work/model"
 
