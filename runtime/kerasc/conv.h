@@ -282,6 +282,53 @@ inline void transpose_direct(const ConvParams &p, int64_t batch, const float *dy
 inline void grad_kernel_direct(const ConvParams &p, int64_t batch, const float *x,
                                const float *dy, float *dw) {
   const int64_t cgi = p.cin / p.groups, cgo = p.cout / p.groups;
+  if (cgi == 1) {
+    // Depthwise: threads split the channels into blocks of 16 (one vector); per output row and
+    // tap, the products along the row are summed in registers (acc) and added to dw once. A
+    // task per (tap, channel) row re-read x and dy k_h * k_w times and updated dw in memory
+    // for every pixel: 2-3 GFLOP/s on 32x32x64 3x3 (batch 32), this runs at ~20.
+    constexpr int64_t kBlock = 16;
+    thread_pool().parallel_for((p.cout + kBlock - 1) / kBlock, [&](int64_t task, int) {
+      const int64_t c0 = task * kBlock, n = std::min(p.cout - c0, kBlock);
+      for (int64_t tap = 0; tap < p.k_h * p.k_w; ++tap)
+        std::fill(dw + tap * p.cout + c0, dw + tap * p.cout + c0 + n, 0.0f);
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t oh = 0; oh < p.out_h; ++oh)
+          for (int64_t kh = 0; kh < p.k_h; ++kh) {
+            const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dil_h;
+            if (ih < 0 || ih >= p.in_h)
+              continue;
+            const float *x_row = x + (b * p.in_h + ih) * p.in_w * p.cin;
+            const float *dy_row = dy + (b * p.out_h + oh) * p.out_w * p.cout + c0;
+            for (int64_t kw = 0; kw < p.k_w; ++kw) {
+              // Output columns whose input column iw = ow * s - pad + kw * d is in [0, in_w).
+              const int64_t shift = kw * p.dil_w - p.pad_left;
+              const int64_t lo = shift >= 0 ? 0 : (-shift + p.stride_w - 1) / p.stride_w;
+              const int64_t hi =
+                  p.in_w - 1 - shift < 0
+                      ? 0
+                      : std::min(p.out_w, (p.in_w - 1 - shift) / p.stride_w + 1);
+              float acc[kBlock] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+              const float *in = x_row + (lo * p.stride_w + shift) * p.cin;
+              const float *g = dy_row + lo * p.cout;
+              const int64_t in_step = p.stride_w * p.cin;
+              if (cgo == 1 && n == kBlock) { // the common case: a full vector, multiplier 1
+                for (int64_t ow = lo; ow < hi; ++ow, in += in_step, g += p.cout)
+                  for (int64_t c = 0; c < kBlock; ++c)
+                    acc[c] += in[c0 + c] * g[c];
+              } else {
+                for (int64_t ow = lo; ow < hi; ++ow, in += in_step, g += p.cout)
+                  for (int64_t c = 0; c < n; ++c)
+                    acc[c] += in[(c0 + c) / cgo] * g[c];
+              }
+              float *__restrict row = dw + (kh * p.k_w + kw) * p.cout + c0;
+              for (int64_t c = 0; c < n; ++c)
+                row[c] += acc[c];
+            }
+          }
+    });
+    return;
+  }
   thread_pool().parallel_for(p.k_h * p.k_w * cgi, [&](int64_t r, int) {
     const int64_t ci = r % cgi, tap = r / cgi, kh = tap / p.k_w, kw = tap % p.k_w;
     float *__restrict row = dw + r * p.cout;
@@ -297,18 +344,10 @@ inline void grad_kernel_direct(const ConvParams &p, int64_t batch, const float *
             continue;
           const float *__restrict in = x + ((b * p.in_h + ih) * p.in_w + iw) * p.cin;
           const float *__restrict g_row = dy + ((b * p.out_h + oh) * p.out_w + ow) * p.cout;
-          if (cgi == 1 && cgo == 1) {
-            for (int64_t c = 0; c < p.cout; ++c)
-              row[c] += in[c] * g_row[c];
-          } else if (cgi == 1) {
-            for (int64_t c = 0; c < p.cout; ++c)
-              row[c] += in[c / cgo] * g_row[c];
-          } else {
-            for (int64_t g = 0; g < p.groups; ++g) {
-              const float v = in[g * cgi + ci];
-              for (int64_t c = g * cgo; c < (g + 1) * cgo; ++c)
-                row[c] += v * g_row[c];
-            }
+          for (int64_t g = 0; g < p.groups; ++g) {
+            const float v = in[g * cgi + ci];
+            for (int64_t c = g * cgo; c < (g + 1) * cgo; ++c)
+              row[c] += v * g_row[c];
           }
         }
       }
