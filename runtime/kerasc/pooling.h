@@ -95,44 +95,52 @@ template <class F> inline void for_samples(int64_t batch, int64_t work_per_sampl
 
 } // namespace detail
 
+namespace detail {
+
+/// One output row of pool: `out` gets the max or mean of each window, channel by channel.
+template <bool Max>
+inline void pool_row(const float *__restrict xs, float *__restrict yr, const PoolShape &s,
+                     int64_t d0, int64_t d1, int64_t h0, int64_t h1) {
+  const int64_t C = s.channels;
+  for (int64_t ow = 0; ow < s.out[2]; ++ow) {
+    int64_t w0, w1;
+    window_range(s, 2, ow, w0, w1);
+    float *__restrict out = yr + ow * C;
+    for (int64_t c = 0; c < C; ++c)
+      out[c] = Max ? -std::numeric_limits<float>::infinity() : 0.0f;
+    for (int64_t d = d0; d < d1; ++d)
+      for (int64_t h = h0; h < h1; ++h)
+        for (int64_t w = w0; w < w1; ++w) {
+          const float *__restrict in = xs + ((d * s.in[1] + h) * s.in[2] + w) * C;
+          for (int64_t c = 0; c < C; ++c)
+            out[c] = Max ? std::max(out[c], in[c]) : out[c] + in[c];
+        }
+    if (!Max) { // a division, as Keras does (1/9 is not exact)
+      const float count = static_cast<float>((d1 - d0) * (h1 - h0) * (w1 - w0));
+      for (int64_t c = 0; c < C; ++c)
+        out[c] /= count;
+    }
+  }
+}
+
+} // namespace detail
+
 /// Max or average pooling (nn.pool). Windows are clipped to the input: max ignores the padding
 /// (as if it were -inf), average divides by the number of in-bounds elements (Keras / TF
 /// padding='same'; with 'valid' every window is whole).
 inline void pool(const float *x, float *y, int64_t batch, const PoolShape &s, bool max) {
-  const int64_t C = s.channels;
   const int64_t rows = s.out[0] * s.out[1];
-  const int64_t work = s.out[2] * s.window[0] * s.window[1] * s.window[2] * C;
+  const int64_t work = s.out[2] * s.window[0] * s.window[1] * s.window[2] * s.channels;
   detail::for_rows(batch, rows, work, [&](int64_t b, int64_t row) {
-    const int64_t od = row / s.out[1], oh = row % s.out[1];
     int64_t d0, d1, h0, h1;
-    detail::window_range(s, 0, od, d0, d1);
-    detail::window_range(s, 1, oh, h0, h1);
+    detail::window_range(s, 0, row / s.out[1], d0, d1);
+    detail::window_range(s, 1, row % s.out[1], h0, h1);
     const float *xs = x + b * s.in_sample();
-    float *yr = y + b * s.out_sample() + row * s.out[2] * C;
-    for (int64_t ow = 0; ow < s.out[2]; ++ow) {
-      int64_t w0, w1;
-      detail::window_range(s, 2, ow, w0, w1);
-      float *out = yr + ow * C;
-      const float init = max ? -std::numeric_limits<float>::infinity() : 0.0f;
-      for (int64_t c = 0; c < C; ++c)
-        out[c] = init;
-      for (int64_t d = d0; d < d1; ++d)
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) {
-            const float *in = xs + ((d * s.in[1] + h) * s.in[2] + w) * C;
-            if (max)
-              for (int64_t c = 0; c < C; ++c)
-                out[c] = std::max(out[c], in[c]);
-            else
-              for (int64_t c = 0; c < C; ++c)
-                out[c] += in[c];
-          }
-      if (!max) { // a division, as Keras does (1/9 is not exact)
-        const float count = static_cast<float>((d1 - d0) * (h1 - h0) * (w1 - w0));
-        for (int64_t c = 0; c < C; ++c)
-          out[c] /= count;
-      }
-    }
+    float *yr = y + b * s.out_sample() + row * s.out[2] * s.channels;
+    if (max)
+      detail::pool_row<true>(xs, yr, s, d0, d1, h0, h1);
+    else
+      detail::pool_row<false>(xs, yr, s, d0, d1, h0, h1);
   });
 }
 
@@ -145,10 +153,10 @@ inline void pool_grad(const float *dy, const float *x, float *dx, int64_t batch,
   const int64_t C = s.channels;
   const int64_t work = s.out_sample() * s.window[0] * s.window[1] * s.window[2];
   detail::for_samples(batch, work, [&](int64_t b) {
-    const float *xs = x + b * s.in_sample();
-    float *dxs = dx + b * s.in_sample();
+    const float *__restrict xs = x + b * s.in_sample();
+    float *__restrict dxs = dx + b * s.in_sample();
     std::memset(dxs, 0, sizeof(float) * static_cast<size_t>(s.in_sample()));
-    const float *dys = dy + b * s.out_sample();
+    const float *__restrict dys = dy + b * s.out_sample();
     for (int64_t od = 0; od < s.out[0]; ++od)
       for (int64_t oh = 0; oh < s.out[1]; ++oh)
         for (int64_t ow = 0; ow < s.out[2]; ++ow) {
@@ -156,19 +164,20 @@ inline void pool_grad(const float *dy, const float *x, float *dx, int64_t batch,
           detail::window_range(s, 0, od, d0, d1);
           detail::window_range(s, 1, oh, h0, h1);
           detail::window_range(s, 2, ow, w0, w1);
-          const float *g = dys + ((od * s.out[1] + oh) * s.out[2] + ow) * C;
+          const float *__restrict g = dys + ((od * s.out[1] + oh) * s.out[2] + ow) * C;
           if (!max) {
-            const float inv = 1.0f / static_cast<float>((d1 - d0) * (h1 - h0) * (w1 - w0));
+            const float count = static_cast<float>((d1 - d0) * (h1 - h0) * (w1 - w0));
             for (int64_t d = d0; d < d1; ++d)
               for (int64_t h = h0; h < h1; ++h)
                 for (int64_t w = w0; w < w1; ++w) {
-                  float *out = dxs + ((d * s.in[1] + h) * s.in[2] + w) * C;
+                  float *__restrict out = dxs + ((d * s.in[1] + h) * s.in[2] + w) * C;
                   for (int64_t c = 0; c < C; ++c)
-                    out[c] += g[c] * inv;
+                    out[c] += g[c] / count;
                 }
             continue;
           }
-          // Max: the position of each channel's first maximum, a chunk of channels at a time.
+          // Max: the position of each channel's first maximum, a chunk of channels at a time
+          // (strictly greater replaces, so ties keep the earlier position).
           for (int64_t c0 = 0; c0 < C; c0 += detail::kChannelChunk) {
             const int64_t n = std::min(detail::kChannelChunk, C - c0);
             float best[detail::kChannelChunk];
@@ -182,9 +191,9 @@ inline void pool_grad(const float *dy, const float *x, float *dx, int64_t batch,
               for (int64_t h = h0; h < h1; ++h)
                 for (int64_t w = w0; w < w1; ++w) {
                   const int64_t at = (d * s.in[1] + h) * s.in[2] + w;
-                  const float *in = xs + at * C + c0;
+                  const float *__restrict in = xs + at * C + c0;
                   for (int64_t c = 0; c < n; ++c)
-                    if (in[c] > best[c]) { // strict: ties keep the earlier position
+                    if (in[c] > best[c]) {
                       best[c] = in[c];
                       where[c] = at;
                     }
