@@ -141,7 +141,10 @@ const std::set<std::string> kPoolingLayers = {
     "MaxPooling1D",       "MaxPooling2D",       "AveragePooling1D",       "AveragePooling2D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
     "ZeroPadding1D",      "ZeroPadding2D",      "Cropping1D",             "Cropping2D",
-    "UpSampling1D",       "UpSampling2D"};
+    "UpSampling1D",       "UpSampling2D",
+    // 3-D (volumes [B, D, H, W, C]): the same ops and kernels with one more spatial axis.
+    "MaxPooling3D", "AveragePooling3D", "GlobalMaxPooling3D", "GlobalAveragePooling3D",
+    "ZeroPadding3D", "Cropping3D", "UpSampling3D"};
 
 /// BatchNormalization and LayerNormalization (importBatchNorm / importLayerNorm).
 const std::set<std::string> kNormLayers = {"BatchNormalization", "LayerNormalization"};
@@ -746,8 +749,8 @@ Value Importer::importConv(Value x) {
 }
 
 //===----------------------------------------------------------------------------------------===//
-// Pooling, padding/cropping and upsampling: MaxPooling1D/2D, AveragePooling1D/2D,
-// GlobalMax/AveragePooling1D/2D, ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D.
+// Pooling, padding/cropping and upsampling: MaxPooling1D/2D/3D, AveragePooling1D/2D/3D,
+// GlobalMax/AveragePooling1D/2D/3D, ZeroPadding1D/2D/3D, Cropping1D/2D/3D, UpSampling1D/2D/3D.
 // nn.pool and nn.resize work on channels_last data (toChannelsLast/toChannelsFirst around them
 // for channels_first); nn.pad pads whichever axes are spatial, so it needs no transposes.
 //===----------------------------------------------------------------------------------------===//
@@ -806,7 +809,9 @@ std::vector<int64_t> Importer::padAmounts(const char *key, size_t n) {
 
 Value Importer::importPooling(Value x) {
   const std::string &cls = current->className;
-  const size_t spatial = cls.find("1D") != std::string::npos ? 1 : 2;
+  const size_t spatial = cls.find("1D") != std::string::npos   ? 1
+                         : cls.find("3D") != std::string::npos ? 3
+                                                               : 2;
   const int64_t rank = shapeOf(x).size();
   if (rank != static_cast<int64_t>(spatial) + 2)
     fail(fmt::format("expects a rank-{} input (batch, {} spatial axes, channels), got {}",
@@ -837,7 +842,7 @@ Value Importer::importPooling(Value x) {
 
   if (cls.rfind("UpSampling", 0) == 0) {
     const std::vector<int64_t> size = poolInts("size", spatial, std::vector<int64_t>(spatial, 2));
-    // UpSampling1D always repeats; UpSampling2D's interpolation defaults to nearest.
+    // UpSampling1D/3D always repeat; UpSampling2D's interpolation defaults to nearest.
     const std::string method = fieldOr<std::string>("interpolation", "nearest");
     if (method != "nearest" && method != "bilinear")
       fail(fmt::format("interpolation '{}' is not supported (nearest, bilinear)", method));
