@@ -193,8 +193,82 @@ inline float dot(const float *__restrict a, const float *__restrict b, int64_t n
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + tail;
 }
 
+/// Output pixels that Direct computes together, and output channels per register vector.
+constexpr int64_t kDirectBlockPixels = 4;
+constexpr int64_t kDirectBlockChannels = 16;
+
+/// True when every tap of output column ow reads inside the input (no padding column).
+inline bool interior(const ConvParams &p, int64_t ow) {
+  const int64_t iw = ow * p.stride_w - p.pad_left;
+  return iw >= 0 && iw + (p.k_w - 1) * p.dil_w < p.in_w;
+}
+
+/// Direct forward of kDirectBlockPixels interior output pixels starting at (b, oh, ow), all
+/// channels: a small register tile (4 pixels x 16 channels) accumulates over taps and input
+/// channels, reusing each kernel row for 4 pixels. Sums in the same order as the per-pixel
+/// loop (taps, then input channels), so both give identical results.
+/// One channel block of forward_block: `n` output channels from co0 (kFull: n == 16, a loop of
+/// constant length over accumulators that compilers keep in vector registers; the partial
+/// block is a separate instantiation so that its scalar code does not pull them into memory).
+template <bool kFull>
+inline void forward_block_channels(const ConvParams &p, int64_t b, int64_t oh, int64_t ow,
+                                   int64_t g, int64_t co0, int64_t n, const float *x,
+                                   const float *w, float *out) {
+  constexpr int64_t C = kDirectBlockChannels;
+  const int64_t cgi = p.cin / p.groups;
+  const int64_t m = kFull ? C : n;
+  const int64_t x_step = p.stride_w * p.cin; // between the block's pixels
+  float a0[C] = {}, a1[C] = {}, a2[C] = {}, a3[C] = {};
+  for (int64_t kh = 0; kh < p.k_h; ++kh) {
+    const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dil_h;
+    if (ih < 0 || ih >= p.in_h)
+      continue;
+    for (int64_t kw = 0; kw < p.k_w; ++kw) {
+      const float *in = x + ((b * p.in_h + ih) * p.in_w + ow * p.stride_w - p.pad_left +
+                             kw * p.dil_w) * p.cin + g * cgi;
+      const float *tap = w + (kh * p.k_w + kw) * cgi * p.cout + co0;
+      for (int64_t ci = 0; ci < cgi; ++ci) {
+        const float *__restrict wr = tap + ci * p.cout;
+        const float v0 = in[ci], v1 = in[x_step + ci], v2 = in[2 * x_step + ci],
+                    v3 = in[3 * x_step + ci];
+        for (int64_t c = 0; c < m; ++c) {
+          a0[c] += v0 * wr[c];
+          a1[c] += v1 * wr[c];
+          a2[c] += v2 * wr[c];
+          a3[c] += v3 * wr[c];
+        }
+      }
+    }
+  }
+  const size_t bytes = sizeof(float) * static_cast<size_t>(m);
+  std::memcpy(out + co0, a0, bytes);
+  std::memcpy(out + p.cout + co0, a1, bytes);
+  std::memcpy(out + 2 * p.cout + co0, a2, bytes);
+  std::memcpy(out + 3 * p.cout + co0, a3, bytes);
+}
+
+/// Direct forward of kDirectBlockPixels interior output pixels starting at (b, oh, ow), all
+/// channels: a register tile (4 pixels x 16 channels) accumulates over taps and input
+/// channels, reusing each kernel row for 4 pixels. Sums in the same order as the per-pixel
+/// loop (taps, then input channels), so both give identical results.
+inline void forward_block(const ConvParams &p, int64_t b, int64_t oh, int64_t ow,
+                          const float *x, const float *w, float *y) {
+  static_assert(kDirectBlockPixels == 4, "forward_block_channels is written out for 4 pixels");
+  constexpr int64_t C = kDirectBlockChannels;
+  const int64_t cgo = p.cout / p.groups;
+  float *out = y + ((b * p.out_h + oh) * p.out_w + ow) * p.cout;
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t cb = 0; cb < cgo; cb += C) {
+      if (cgo - cb >= C)
+        forward_block_channels<true>(p, b, oh, ow, g, g * cgo + cb, C, x, w, out);
+      else
+        forward_block_channels<false>(p, b, oh, ow, g, g * cgo + cb, cgo - cb, x, w, out);
+    }
+}
+
 /// Direct forward: each output pixel accumulates kernel rows scaled by its input values
-/// (out[co] += x[ci] * w[tap, ci, co], unit stride over co).
+/// (out[co] += x[ci] * w[tap, ci, co], unit stride over co); runs of interior pixels go
+/// through forward_block's register tile.
 template <class Epilogue>
 void forward_direct(const ConvParams &p, int64_t batch, const float *x, const float *w, float *y,
                     const Epilogue &epilogue) {
@@ -206,6 +280,15 @@ void forward_direct(const ConvParams &p, int64_t batch, const float *x, const fl
     const int64_t ow1 = std::min(p.out_w, ow0 + kDirectPixelsPerTask);
     for (int64_t ow = ow0; ow < ow1; ++ow) {
       const int64_t base = ((b * p.out_h + oh) * p.out_w + ow) * p.cout;
+      if (cgi > 1 && ow + kDirectBlockPixels <= ow1 && interior(p, ow) &&
+          interior(p, ow + kDirectBlockPixels - 1)) {
+        forward_block(p, b, oh, ow, x, w, y);
+        if (!std::is_same<Epilogue, IdentityEpilogue>::value)
+          for (int64_t i = 0; i < kDirectBlockPixels * p.cout; ++i)
+            y[base + i] = epilogue(y[base + i], base + i, i % p.cout);
+        ow += kDirectBlockPixels - 1;
+        continue;
+      }
       float *__restrict out = y + base;
       std::fill(out, out + p.cout, 0.0f);
       for (int64_t kh = 0; kh < p.k_h; ++kh) {
