@@ -283,3 +283,100 @@ func.func @model(%x: tensor<?x4xf32>) -> tensor<?x3xf32> {
     }
   expectClose(folded, want, 2e-6);
 }
+
+//===----------------------------------------------------------------------------------------===//
+// The importer: Keras 3's defaults where a config omits a field, moving statistics that are
+// not trainable, and errors that name the layer.
+//===----------------------------------------------------------------------------------------===//
+
+#include "frontend/ImportModel.h"
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+/// x [4, 3] -> one normalization layer `cls` with `config` and `weights`.
+kerasc::ModelSpec normModel(const std::string &cls, nlohmann::json config,
+                            std::vector<kerasc::WeightArray> weights,
+                            nlohmann::json batchShape = {nullptr, 4, 3}) {
+  kerasc::ModelSpec spec;
+  spec.sourcePath = "norm.json";
+  spec.name = "norm";
+  spec.className = "Functional";
+  spec.kerasVersion = "3.15.1";
+  spec.layers.push_back({"x", "InputLayer", {{"batch_shape", batchShape}}, {}, {}});
+  kerasc::LayerSpec l{"bn", cls, config, {}, weights};
+  l.calls.push_back({{{"x", 0, 0}}, nlohmann::json::object()});
+  spec.layers.push_back(l);
+  spec.inputs = {{"x", 0, 0}};
+  spec.outputs = {{"bn", 0, 0}};
+  return spec;
+}
+
+kerasc::WeightArray filled(const char *name, int64_t n, float v) {
+  return {name, {n}, std::vector<float>(n, v)};
+}
+
+} // namespace
+
+TEST_CASE("BatchNormalization imports with Keras 3's defaults", "[normalization][import]") {
+  auto spec = normModel("BatchNormalization", nlohmann::json::object(),
+                        {filled("gamma", 3, 2.0f), filled("beta", 3, 0.5f),
+                         filled("moving_mean", 3, 0.1f), filled("moving_variance", 3, 4.0f)});
+  mlir::MLIRContext context;
+  kerasc::ImportedModel model = kerasc::importModel(spec, context);
+  int found = 0;
+  model.module->walk([&](kerasc::nn::BatchNormOp bn) {
+    ++found;
+    CHECK(bn.getAxis() == 2);
+    CHECK(bn.getEpsilon().convertToDouble() == 1e-3);
+    CHECK(bn->getAttrOfType<mlir::FloatAttr>("nn.momentum").getValueAsDouble() == 0.99);
+    CHECK_FALSE(bn->hasAttr("nn.trainable")); // a trainable layer: training mode in fit
+  });
+  CHECK(found == 1);
+  CHECK(model.weights.at("bn/gamma").trainable);
+  CHECK_FALSE(model.weights.at("bn/moving_mean").trainable);
+  CHECK_FALSE(model.weights.at("bn/moving_variance").trainable);
+  CHECK(model.layers.back().trainableParams == 6); // gamma and beta only, like Keras
+}
+
+TEST_CASE("BatchNormalization on axis 1 broadcasts [C, 1]; frozen layers are marked",
+          "[normalization][import]") {
+  auto spec = normModel("BatchNormalization",
+                        {{"axis", 1}, {"center", false}, {"scale", false}, {"trainable", false}},
+                        {filled("moving_mean", 4, 0.1f), filled("moving_variance", 4, 4.0f)});
+  mlir::MLIRContext context;
+  kerasc::ImportedModel model = kerasc::importModel(spec, context);
+  model.module->walk([&](kerasc::nn::BatchNormOp bn) {
+    CHECK(bn.getAxis() == 1);
+    auto gamma = bn.getGamma().getType().cast<mlir::ShapedType>();
+    CHECK(gamma.getShape() == llvm::ArrayRef<int64_t>{4, 1});
+    auto frozen = bn->getAttrOfType<mlir::BoolAttr>("nn.trainable");
+    REQUIRE(frozen);
+    CHECK_FALSE(frozen.getValue());
+  });
+  // Keras's shape in the store (saved weights keep it), constants for the missing gamma/beta.
+  CHECK(model.weights.at("bn/moving_mean").shape == std::vector<int64_t>{4});
+  CHECK(model.weights.at("bn/gamma").data == std::vector<float>(4, 1.0f));
+  CHECK(model.weights.at("bn/beta").data == std::vector<float>(4, 0.0f));
+}
+
+TEST_CASE("unsupported normalization configs are errors naming the layer",
+          "[normalization][import]") {
+  mlir::MLIRContext context;
+  auto renorm = normModel("BatchNormalization", {{"renorm", true}},
+                          {filled("gamma", 3, 1), filled("beta", 3, 0),
+                           filled("moving_mean", 3, 0), filled("moving_variance", 3, 1)});
+  CHECK_THROWS_WITH(kerasc::importModel(renorm, context),
+                    Catch::Contains("layer 'bn' (BatchNormalization)") &&
+                        Catch::Contains("renorm"));
+  auto middle = normModel("LayerNormalization", {{"axis", nlohmann::json::array({1})}},
+                          {filled("gamma", 4, 1), filled("beta", 4, 0)});
+  CHECK_THROWS_WITH(kerasc::importModel(middle, context),
+                    Catch::Contains("layer 'bn' (LayerNormalization)") &&
+                        Catch::Contains("only the trailing axes"));
+  auto missing = normModel("BatchNormalization", nlohmann::json::object(),
+                           {filled("gamma", 3, 1), filled("beta", 3, 0)});
+  CHECK_THROWS_WITH(kerasc::importModel(missing, context),
+                    Catch::Contains("expected 4 weight variable(s), the file has 2"));
+}
