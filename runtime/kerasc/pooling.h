@@ -58,7 +58,7 @@ struct PoolShape {
   int64_t out_sample() const { return out[0] * out[1] * out[2] * channels; }
 };
 
-namespace detail {
+namespace pooling_detail {
 
 /// Channels processed together by kernels that keep per-channel state on the stack.
 constexpr int64_t kChannelChunk = 64;
@@ -93,9 +93,9 @@ template <class F> inline void for_samples(int64_t batch, int64_t work_per_sampl
   thread_pool().parallel_for(batch, [&](int64_t b, int) { fn(b); });
 }
 
-} // namespace detail
+} // namespace pooling_detail
 
-namespace detail {
+namespace pooling_detail {
 
 /// One output row of pool: `out` gets the max or mean of each window, channel by channel.
 template <bool Max>
@@ -123,7 +123,7 @@ inline void pool_row(const float *__restrict xs, float *__restrict yr, const Poo
   }
 }
 
-} // namespace detail
+} // namespace pooling_detail
 
 /// Max or average pooling (nn.pool). Windows are clipped to the input: max ignores the padding
 /// (as if it were -inf), average divides by the number of in-bounds elements (Keras / TF
@@ -131,16 +131,16 @@ inline void pool_row(const float *__restrict xs, float *__restrict yr, const Poo
 inline void pool(const float *x, float *y, int64_t batch, const PoolShape &s, bool max) {
   const int64_t rows = s.out[0] * s.out[1];
   const int64_t work = s.out[2] * s.window[0] * s.window[1] * s.window[2] * s.channels;
-  detail::for_rows(batch, rows, work, [&](int64_t b, int64_t row) {
+  pooling_detail::for_rows(batch, rows, work, [&](int64_t b, int64_t row) {
     int64_t d0, d1, h0, h1;
-    detail::window_range(s, 0, row / s.out[1], d0, d1);
-    detail::window_range(s, 1, row % s.out[1], h0, h1);
+    pooling_detail::window_range(s, 0, row / s.out[1], d0, d1);
+    pooling_detail::window_range(s, 1, row % s.out[1], h0, h1);
     const float *xs = x + b * s.in_sample();
     float *yr = y + b * s.out_sample() + row * s.out[2] * s.channels;
     if (max)
-      detail::pool_row<true>(xs, yr, s, d0, d1, h0, h1);
+      pooling_detail::pool_row<true>(xs, yr, s, d0, d1, h0, h1);
     else
-      detail::pool_row<false>(xs, yr, s, d0, d1, h0, h1);
+      pooling_detail::pool_row<false>(xs, yr, s, d0, d1, h0, h1);
   });
 }
 
@@ -152,7 +152,7 @@ inline void pool_grad(const float *dy, const float *x, float *dx, int64_t batch,
                       const PoolShape &s, bool max) {
   const int64_t C = s.channels;
   const int64_t work = s.out_sample() * s.window[0] * s.window[1] * s.window[2];
-  detail::for_samples(batch, work, [&](int64_t b) {
+  pooling_detail::for_samples(batch, work, [&](int64_t b) {
     const float *__restrict xs = x + b * s.in_sample();
     float *__restrict dxs = dx + b * s.in_sample();
     std::memset(dxs, 0, sizeof(float) * static_cast<size_t>(s.in_sample()));
@@ -161,9 +161,9 @@ inline void pool_grad(const float *dy, const float *x, float *dx, int64_t batch,
       for (int64_t oh = 0; oh < s.out[1]; ++oh)
         for (int64_t ow = 0; ow < s.out[2]; ++ow) {
           int64_t d0, d1, h0, h1, w0, w1;
-          detail::window_range(s, 0, od, d0, d1);
-          detail::window_range(s, 1, oh, h0, h1);
-          detail::window_range(s, 2, ow, w0, w1);
+          pooling_detail::window_range(s, 0, od, d0, d1);
+          pooling_detail::window_range(s, 1, oh, h0, h1);
+          pooling_detail::window_range(s, 2, ow, w0, w1);
           const float *__restrict g = dys + ((od * s.out[1] + oh) * s.out[2] + ow) * C;
           if (!max) {
             const float count = static_cast<float>((d1 - d0) * (h1 - h0) * (w1 - w0));
@@ -178,10 +178,10 @@ inline void pool_grad(const float *dy, const float *x, float *dx, int64_t batch,
           }
           // Max: the position of each channel's first maximum, a chunk of channels at a time
           // (strictly greater replaces, so ties keep the earlier position).
-          for (int64_t c0 = 0; c0 < C; c0 += detail::kChannelChunk) {
-            const int64_t n = std::min(detail::kChannelChunk, C - c0);
-            float best[detail::kChannelChunk];
-            int64_t where[detail::kChannelChunk];
+          for (int64_t c0 = 0; c0 < C; c0 += pooling_detail::kChannelChunk) {
+            const int64_t n = std::min(pooling_detail::kChannelChunk, C - c0);
+            float best[pooling_detail::kChannelChunk];
+            int64_t where[pooling_detail::kChannelChunk];
             const int64_t first = (d0 * s.in[1] + h0) * s.in[2] + w0;
             for (int64_t c = 0; c < n; ++c) {
               best[c] = xs[first * C + c0 + c];
@@ -227,7 +227,7 @@ inline void pad(const float *x, float *y, int64_t batch, int rank, const int64_t
   const int64_t before = pads[2 * last];         // shift of the last dim
   const int64_t lo = std::max<int64_t>(0, before);                   // first copied column
   const int64_t hi = std::min<int64_t>(row, dims[last] + before);    // one past the last
-  detail::for_rows(batch, rows, row, [&](int64_t b, int64_t r) {
+  pooling_detail::for_rows(batch, rows, row, [&](int64_t b, int64_t r) {
     float *out = y + b * out_sample + r * row;
     // The input row this output row reads: each outer index shifted back by its padding.
     int64_t src = 0, rest = r;
@@ -312,7 +312,8 @@ inline LinearTap linear_tap(int64_t o, int64_t in, int64_t scale) {
 inline void resize(const float *x, float *y, int64_t batch, const ResizeShape &s, bool bilinear) {
   const int64_t C = s.channels;
   const int64_t rows = s.out(0) * s.out(1);
-  detail::for_rows(batch, rows, s.out(2) * C * (bilinear ? 8 : 1), [&](int64_t b, int64_t row) {
+  const int64_t work = s.out(2) * C * (bilinear ? 8 : 1);
+  pooling_detail::for_rows(batch, rows, work, [&](int64_t b, int64_t row) {
     const int64_t od = row / s.out(1), oh = row % s.out(1);
     const float *xs = x + b * s.in_sample();
     float *out = y + b * s.out_sample() + row * s.out(2) * C;
@@ -353,7 +354,7 @@ inline void resize(const float *x, float *y, int64_t batch, const ResizeShape &s
 inline void resize_grad(const float *dy, float *dx, int64_t batch, const ResizeShape &s,
                         bool bilinear) {
   const int64_t C = s.channels;
-  detail::for_samples(batch, s.out_sample() * (bilinear ? 8 : 1), [&](int64_t b) {
+  pooling_detail::for_samples(batch, s.out_sample() * (bilinear ? 8 : 1), [&](int64_t b) {
     const float *g = dy + b * s.out_sample();
     float *dxs = dx + b * s.in_sample();
     std::memset(dxs, 0, sizeof(float) * static_cast<size_t>(s.in_sample()));
