@@ -1363,6 +1363,17 @@ size_t displayWidth(const std::string &s) {
   return w;
 }
 
+/// A count with thousands separators, as Keras's summary writes it (f"{n:,}": 61,706).
+std::string withCommas(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0)
+      out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
 std::string repeatText(const std::string &s, size_t n) {
   std::string out;
   for (size_t i = 0; i < n; ++i)
@@ -1386,7 +1397,7 @@ std::string formatSummary(const ImportedModel &model) {
     for (const auto &s : l.outputShapes)
       shapes.push_back(nn::kerasShapeText(s));
     std::vector<std::vector<std::string>> row{
-        {l.name + " (" + l.className + ")"}, shapes, {std::to_string(l.params)}};
+        {l.name + " (" + l.className + ")"}, shapes, {withCommas(l.params)}};
     if (!model.sequential) {
       std::vector<std::string> inbound;
       for (size_t i = 0; i < l.connectedTo.size(); ++i)
@@ -1442,9 +1453,10 @@ std::string formatSummary(const ImportedModel &model) {
     total += l.params;
     trainable += l.trainableParams;
   }
-  out += fmt::format(" Total params: {} ({})\n", total, readableBytes(total * 4.0));
-  out += fmt::format(" Trainable params: {} ({})\n", trainable, readableBytes(trainable * 4.0));
-  out += fmt::format(" Non-trainable params: {} ({})\n", total - trainable,
+  out += fmt::format(" Total params: {} ({})\n", withCommas(total), readableBytes(total * 4.0));
+  out += fmt::format(" Trainable params: {} ({})\n", withCommas(trainable),
+                     readableBytes(trainable * 4.0));
+  out += fmt::format(" Non-trainable params: {} ({})\n", withCommas(total - trainable),
                      readableBytes((total - trainable) * 4.0));
   return out;
 }
