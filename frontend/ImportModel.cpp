@@ -377,7 +377,7 @@ private:
   Value importConv(Value x);
   std::vector<int64_t> convInts(const char *key, size_t n, int64_t fallback);
   Value convKernel(size_t index, const std::vector<int64_t> &expected,
-                   const std::vector<int64_t> &irShape, const char *regularizerKey);
+                   const std::vector<int64_t> &irShape, const std::string &role);
   // --- pooling, padding/cropping, upsampling (importPooling and its helpers) ---
   Value importPooling(Value x);
   std::vector<int64_t> poolInts(const char *key, size_t n, const std::vector<int64_t> &fallback);
@@ -570,12 +570,13 @@ std::vector<int64_t> Importer::convInts(const char *key, size_t n, int64_t fallb
 /// typed `irShape` in the IR: the same elements in the same order (a depthwise kernel
 /// [K.., Cin, mult] is the grouped nn.conv kernel [K.., 1, Cin * mult]). The WeightStore keeps
 /// Keras's shape, so trained weights save and load the way Keras has them. Keras names the
-/// regularizer after the role (`depthwise_regularizer`), not after the variable, hence the key.
+/// regularizer, initializer and constraint after the role (`depthwise_regularizer`), not after
+/// the variable (`kernel` / `depthwise_kernel`), hence `role`.
 Value Importer::convKernel(size_t index, const std::vector<int64_t> &expected,
-                           const std::vector<int64_t> &irShape, const char *regularizerKey) {
+                           const std::vector<int64_t> &irShape, const std::string &role) {
   if (index >= current->weights.size())
-    fail(fmt::format("weights missing: expected variable #{} for '{}', the file has {}", index,
-                     regularizerKey, current->weights.size()));
+    fail(fmt::format("weights missing: expected variable #{} ({}), the file has {}", index, role,
+                     current->weights.size()));
   const WeightArray &stored = current->weights[index];
   if (stored.shape != expected)
     fail(fmt::format("weights disagree with the config: '{}' has shape [{}] but the config "
@@ -585,8 +586,16 @@ Value Importer::convKernel(size_t index, const std::vector<int64_t> &expected,
   auto op = v.getDefiningOp<nn::WeightOp>();
   op.getResult().setType(RankedTensorType::get(irShape, builder.getF32Type()));
   op->removeAttr("nn.regularizer");
-  if (weights[current->name + "/" + stored.name].trainable)
-    if (auto reg = regularizer(current->config.value(regularizerKey, json())))
+  WeightTensor &tensor = weights[current->name + "/" + stored.name];
+  // For re-initialization (training from scratch) and the post-step constraint.
+  const json &init = current->config.value(role + "_initializer", json());
+  if (!init.is_null())
+    tensor.initializer = init.dump();
+  const json &constraint = current->config.value(role + "_constraint", json());
+  if (!constraint.is_null())
+    tensor.constraint = constraint.dump();
+  if (tensor.trainable)
+    if (auto reg = regularizer(current->config.value(role + "_regularizer", json())))
       op->setAttr("nn.regularizer",
                   builder.getDictionaryAttr(
                       {builder.getNamedAttr("l1", builder.getF64FloatAttr(reg->first)),
@@ -678,13 +687,13 @@ Value Importer::importConv(Value x) {
     const int64_t filters = separable ? positiveInt("filters") : 0;
     expectWeightCount((separable ? 2 : 1) + (useBias ? 1 : 0));
     Value dw = convKernel(next++, withChannels(kernelShape, cin, mult),
-                          withChannels(kernelShape, 1, cin * mult), "depthwise_regularizer");
+                          withChannels(kernelShape, 1, cin * mult), "depthwise");
     y = conv(x, dw, kernel, strides, dilations, cin, true);
     channels = cin * mult;
     if (separable) {
       const std::vector<int64_t> ones(spatial, 1);
       Value pw = convKernel(next++, withChannels(ones, cin * mult, filters),
-                            withChannels(ones, cin * mult, filters), "pointwise_regularizer");
+                            withChannels(ones, cin * mult, filters), "pointwise");
       y = conv(y, pw, ones, ones, ones, 1, false);
       channels = filters;
     }
@@ -703,7 +712,7 @@ Value Importer::importConv(Value x) {
     }
     expectWeightCount(useBias ? 2 : 1);
     Value w = convKernel(next++, withChannels(kernelShape, filters, cin),
-                         withChannels(kernelShape, filters, cin), "kernel_regularizer");
+                         withChannels(kernelShape, filters, cin), "kernel");
     // Keras (JAX backend, conv_utils) pads the stride-dilated input by (left, right) and runs a
     // full correlation; as a crop of the full transposed output that is before = span-1-left,
     // after = span-1-right (negative after: output_padding's extra positions).
@@ -738,12 +747,12 @@ Value Importer::importConv(Value x) {
                        cin, filters));
     expectWeightCount(useBias ? 2 : 1);
     Value w = convKernel(next++, withChannels(kernelShape, cin / groups, filters),
-                         withChannels(kernelShape, cin / groups, filters), "kernel_regularizer");
+                         withChannels(kernelShape, cin / groups, filters), "kernel");
     y = conv(x, w, kernel, strides, dilations, groups, true);
     channels = filters;
   }
   if (useBias)
-    y = create<nn::BiasAddOp>(y, convKernel(next++, {channels}, {channels}, "bias_regularizer"));
+    y = create<nn::BiasAddOp>(y, convKernel(next++, {channels}, {channels}, "bias"));
   y = activation(y, activationName(current->config.value("activation", json("linear"))));
   return first ? toChannelsFirst(y) : y;
 }

@@ -428,3 +428,35 @@ TEST_CASE("conv import: unsupported configurations are errors naming the layer",
                           Catch::Contains(c.message));
   }
 }
+
+TEST_CASE("conv import: depthwise and pointwise variables take their role's regularizer, "
+          "initializer and constraint", "[conv][import]") {
+  // Keras names them depthwise_* / pointwise_* while the variables are `kernel` (Depthwise)
+  // and `depthwise_kernel` / `pointwise_kernel` (Separable).
+  mlir::MLIRContext context;
+  nlohmann::json config = {{"filters", 4},
+                           {"kernel_size", 3},
+                           {"depthwise_regularizer", {{"class_name", "L2"}, {"config", {{"l2", 0.5}}}}},
+                           {"depthwise_initializer", "he_normal"},
+                           {"pointwise_constraint", {{"class_name", "NonNeg"}, {"config", nlohmann::json::object()}}},
+                           {"use_bias", false}};
+  kerasc::ImportedModel model = kerasc::importModel(
+      one_layer("SeparableConv2D", config, {5, 5, 3},
+                {{"depthwise_kernel", {3, 3, 3, 1}}, {"pointwise_kernel", {1, 1, 3, 4}}}),
+      context);
+  CHECK(model.weights.at("c/depthwise_kernel").initializer.find("he_normal") != std::string::npos);
+  CHECK(model.weights.at("c/depthwise_kernel").shape == std::vector<int64_t>{3, 3, 3, 1});
+  CHECK(model.weights.at("c/pointwise_kernel").constraint.find("NonNeg") != std::string::npos);
+  int regularized = 0;
+  model.module->walk([&](kerasc::nn::WeightOp w) {
+    if (auto reg = w->getAttrOfType<mlir::DictionaryAttr>("nn.regularizer")) {
+      CHECK(w.getName() == "c/depthwise_kernel");
+      CHECK(reg.getAs<mlir::FloatAttr>("l2").getValueAsDouble() == 0.5);
+      ++regularized;
+    }
+    if (w.getName() == "c/depthwise_kernel") // typed as the grouped nn.conv kernel
+      CHECK(w.getType().cast<mlir::ShapedType>().getShape() ==
+            llvm::ArrayRef<int64_t>{3, 3, 1, 3});
+  });
+  CHECK(regularized == 1);
+}
