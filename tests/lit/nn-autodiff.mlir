@@ -145,3 +145,30 @@ func.func @pool_pad_resize(%x: tensor<?x5x6x2xf32>) -> tensor<?x8x6x2xf32> attri
   %3 = nn.resize %2 {scale = [2, 2], method = "bilinear"} : (tensor<?x4x3x2xf32>) -> tensor<?x8x6x2xf32>
   return %3 : tensor<?x8x6x2xf32>
 }
+
+// -----
+
+// Convolutions (owned by the conv layers). nn.conv_transpose's input gradient is nn.conv of dy
+// with the same attributes, its kernel gradient nn.conv_grad_kernel(dy, its input). nn.conv's
+// input gradient is nn.conv_transpose with the after-padding reduced by the rows the stride
+// skipped: along H, (8 + 1 + 1 - 2 - 1) mod 2 = 1, so [1, 1] becomes [1, 0] (and the result is
+// 8 rows again); along W, (7 - 2 - 1) mod 2 = 0. Its kernel gradient is
+// nn.conv_grad_kernel(x, dy) with kernel_spatial.
+// CHECK-LABEL: func.func @conv_train_step(
+// CHECK: %[[MM:.*]] = nn.matmul
+// CHECK: %[[C:.*]] = nn.conv %[[MM]]
+// CHECK: %[[DY:.*]] = nn.loss_grad
+// CHECK: %[[DC:.*]] = nn.conv %[[DY]], %{{.*}} {dilations = [1, 1], groups = 1 : i64, padding = [0, 0, 0, 0], strides = [2, 2]} : (tensor<?x8x6x3xf32>, tensor<2x2x3x4xf32>) -> tensor<?x4x3x4xf32>
+// CHECK: nn.conv_grad_kernel %[[DY]], %[[C]] {dilations = [1, 1], groups = 1 : i64, kernel_spatial = [2, 2], padding = [0, 0, 0, 0], strides = [2, 2]} : (tensor<?x8x6x3xf32>, tensor<?x4x3x4xf32>) -> tensor<2x2x3x4xf32>
+// CHECK: %[[DX:.*]] = nn.conv_transpose %[[DC]], %{{.*}} {dilations = [1, 1], groups = 1 : i64, padding = [1, 0, 0, 0], strides = [2, 2]} : (tensor<?x4x3x4xf32>, tensor<3x3x2x4xf32>) -> tensor<?x8x7x2xf32>
+// CHECK: nn.conv_grad_kernel %[[MM]], %[[DC]] {dilations = [1, 1], groups = 1 : i64, kernel_spatial = [3, 3], padding = [1, 1, 0, 0], strides = [2, 2]} : (tensor<?x8x7x2xf32>, tensor<?x4x3x4xf32>) -> tensor<3x3x2x4xf32>
+// CHECK: nn.matmul_grad_kernel %{{.*}}, %[[DX]]
+func.func @conv(%x: tensor<?x8x7x2xf32>) -> tensor<?x8x6x3xf32> attributes {nn.losses = [{fn = "mean_squared_error", config = {}, weight = 1.0 : f64}]} {
+  %w0 = nn.weight "dense/kernel" : tensor<2x2xf32>
+  %w1 = nn.weight "conv/kernel" : tensor<3x3x2x4xf32>
+  %w2 = nn.weight "convt/kernel" : tensor<2x2x3x4xf32>
+  %0 = nn.matmul %x, %w0 : (tensor<?x8x7x2xf32>, tensor<2x2xf32>) -> tensor<?x8x7x2xf32>
+  %1 = nn.conv %0, %w1 {strides = [2, 2], dilations = [1, 1], padding = [1, 1, 0, 0], groups = 1 : i64} : (tensor<?x8x7x2xf32>, tensor<3x3x2x4xf32>) -> tensor<?x4x3x4xf32>
+  %2 = nn.conv_transpose %1, %w2 {strides = [2, 2], dilations = [1, 1], padding = [0, 0, 0, 0], groups = 1 : i64} : (tensor<?x4x3x4xf32>, tensor<2x2x3x4xf32>) -> tensor<?x8x6x3xf32>
+  return %2 : tensor<?x8x6x3xf32>
+}
