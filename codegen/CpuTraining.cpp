@@ -701,9 +701,18 @@ std::string CpuEmitter::renderTrainableModel() {
                         optimizerOffsets.at(name), w.data.size());
   }
   std::string reinit;
+  // BatchNormalization moving statistics that the training step updates restart from their
+  // initializers too (a Keras model built from scratch has them at 0 / 1); a frozen layer's
+  // stay, like its gamma and beta.
+  std::set<std::string> updatedStatistics;
+  trainFunc.walk([&](nn::BatchNormTrainOp bn) {
+    for (Value v : {bn.getMovingMean(), bn.getMovingVariance()})
+      if (auto w = v.getDefiningOp<nn::WeightOp>())
+        updatedStatistics.insert(w.getName().str());
+  });
   for (size_t j = 0; j < variables.size(); ++j) {
     const WeightTensor &w = weights.at(variables[j]);
-    if (w.initializer.empty() || !w.trainable)
+    if (w.initializer.empty() || (!w.trainable && !updatedStatistics.count(variables[j])))
       continue;
     reinit += fmt::format(
         "  {{  // {}\n    static const int64_t shape[] = {{{}}};\n"
