@@ -304,6 +304,10 @@ void forward_direct(const ConvParams &p, int64_t batch, const float *x, const fl
           if (cgi == 1 && cgo == 1) { // depthwise, multiplier 1
             for (int64_t c = 0; c < p.cout; ++c)
               out[c] += in[c] * tap[c];
+          } else if (cgi == 1 && p.groups == 1) { // one input channel (e.g. a grayscale image)
+            const float v = in[0];
+            for (int64_t c = 0; c < p.cout; ++c)
+              out[c] += v * tap[c];
           } else if (cgi == 1) { // depthwise with a multiplier
             for (int64_t c = 0; c < p.cout; ++c)
               out[c] += in[c / cgo] * tap[c];

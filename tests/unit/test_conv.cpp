@@ -221,6 +221,8 @@ const Case kCases[] = {
     {"1d 3 dilation 2",             2, 1, 15, 4, 3,   1, 3, 1, 1, 1, 2, 1, "same"},
     {"1d groups 2",                 1, 1, 11, 4, 6,   1, 3, 1, 1, 1, 1, 2, "valid"},
     {"1d pointwise",                2, 1, 9, 5,  3,   1, 1, 1, 1, 1, 1, 1, "valid"},
+    {"2d one input channel",        2, 7, 8, 1,  5,   3, 3, 1, 1, 1, 1, 1, "same"},
+    {"1d one input channel stride", 2, 1, 11, 1, 4,   1, 3, 1, 2, 1, 1, 1, "valid"},
 };
 
 } // namespace
