@@ -152,10 +152,19 @@ inline void pool_grad(const float *dy, const float *x, float *dx, int64_t batch,
                       const PoolShape &s, bool max) {
   const int64_t C = s.channels;
   const int64_t work = s.out_sample() * s.window[0] * s.window[1] * s.window[2];
+  // Max pooling whose windows tile the input (stride == window, the usual 2x2 / 2) writes
+  // every element of dx exactly once, so it assigns instead of zeroing dx and accumulating;
+  // elements no window reaches ('valid' dropping the last rows) still need the zeroing.
+  bool tiled = max, covered = true;
+  for (int d = 0; d < kMaxSpatialRank; ++d) {
+    tiled = tiled && s.stride[d] == s.window[d];
+    covered = covered && s.out[d] * s.stride[d] - s.pad[d] >= s.in[d];
+  }
   pooling_detail::for_samples(batch, work, [&](int64_t b) {
     const float *__restrict xs = x + b * s.in_sample();
     float *__restrict dxs = dx + b * s.in_sample();
-    std::memset(dxs, 0, sizeof(float) * static_cast<size_t>(s.in_sample()));
+    if (!tiled || !covered)
+      std::memset(dxs, 0, sizeof(float) * static_cast<size_t>(s.in_sample()));
     const float *__restrict dys = dy + b * s.out_sample();
     for (int64_t od = 0; od < s.out[0]; ++od)
       for (int64_t oh = 0; oh < s.out[1]; ++oh)
@@ -176,30 +185,43 @@ inline void pool_grad(const float *dy, const float *x, float *dx, int64_t batch,
                 }
             continue;
           }
-          // Max: the position of each channel's first maximum, a chunk of channels at a time
-          // (strictly greater replaces, so ties keep the earlier position).
+          // Max, a chunk of channels at a time: the window's maximum again, then one pass in
+          // row-major order that hands each channel's dy to the first element equal to it
+          // (`left` is what is still to deliver: dy, then 0). Both passes vectorize over
+          // channels (the ternaries, unlike std::max's reference, if-convert).
           for (int64_t c0 = 0; c0 < C; c0 += pooling_detail::kChannelChunk) {
             const int64_t n = std::min(pooling_detail::kChannelChunk, C - c0);
-            float best[pooling_detail::kChannelChunk];
-            int64_t where[pooling_detail::kChannelChunk];
-            const int64_t first = (d0 * s.in[1] + h0) * s.in[2] + w0;
+            float best[pooling_detail::kChannelChunk], left[pooling_detail::kChannelChunk];
             for (int64_t c = 0; c < n; ++c) {
-              best[c] = xs[first * C + c0 + c];
-              where[c] = first;
+              best[c] = -std::numeric_limits<float>::infinity();
+              left[c] = g[c0 + c];
             }
             for (int64_t d = d0; d < d1; ++d)
               for (int64_t h = h0; h < h1; ++h)
                 for (int64_t w = w0; w < w1; ++w) {
-                  const int64_t at = (d * s.in[1] + h) * s.in[2] + w;
-                  const float *__restrict in = xs + at * C + c0;
+                  const float *__restrict in = xs + ((d * s.in[1] + h) * s.in[2] + w) * C + c0;
                   for (int64_t c = 0; c < n; ++c)
-                    if (in[c] > best[c]) {
-                      best[c] = in[c];
-                      where[c] = at;
+                    best[c] = in[c] > best[c] ? in[c] : best[c];
+                }
+            for (int64_t d = d0; d < d1; ++d)
+              for (int64_t h = h0; h < h1; ++h)
+                for (int64_t w = w0; w < w1; ++w) {
+                  const int64_t at = ((d * s.in[1] + h) * s.in[2] + w) * C + c0;
+                  const float *__restrict in = xs + at;
+                  float *__restrict out = dxs + at;
+                  if (tiled)
+                    for (int64_t c = 0; c < n; ++c) {
+                      const bool first = in[c] == best[c];
+                      out[c] = first ? left[c] : 0.0f;
+                      left[c] = first ? 0.0f : left[c];
+                    }
+                  else
+                    for (int64_t c = 0; c < n; ++c) {
+                      const bool first = in[c] == best[c];
+                      out[c] += first ? left[c] : 0.0f;
+                      left[c] = first ? 0.0f : left[c];
                     }
                 }
-            for (int64_t c = 0; c < n; ++c)
-              dxs[where[c] * C + c0 + c] += g[c0 + c];
           }
         }
   });
