@@ -63,7 +63,7 @@ Choice chooseConv(nn::ConvOp conv) {
   const bool unpadded = llvm::all_of(padding, [](int64_t p) { return p == 0; });
   if (kernelPoints == 1 && unitStride && unpadded && groups == 1)
     return {"pointwise", 0, "1x1, stride 1, unpadded: a matmul over every position"};
-  if (inPerGroup == 1)
+  if (groups > 1 && inPerGroup == 1)
     return {"direct", 0, "one input channel per group (depthwise): nothing to contract"};
   const int64_t patch = kernelPoints * inPerGroup;
   if (patch < kMinPatchLength)
@@ -78,8 +78,8 @@ Choice chooseConvTranspose(nn::ConvTransposeOp conv) {
   const int64_t groups = static_cast<int64_t>(conv.getGroups());
   const int64_t outPerGroup = kernel[spatial]; // kernel is [K..., Cout/g, Cin]
   const int64_t columns = product(kernel.take_front(spatial)) * outPerGroup;
-  if (in.back() / groups == 1)
-    return {"direct", 0, "one input channel per group: nothing to contract"};
+  if (groups > 1 && in.back() / groups == 1)
+    return {"direct", 0, "one input channel per group (depthwise): nothing to contract"};
   return {"col2im", product(in.slice(1, spatial)) * columns * 4,
           "GEMM into columns of " + std::to_string(columns) + ", then scatter-add"};
 }
@@ -90,7 +90,7 @@ Choice chooseGradKernel(nn::ConvGradKernelOp grad) {
   const int64_t groups = static_cast<int64_t>(grad.getGroups());
   const int64_t inPerGroup = in.back() / groups;
   const int64_t patch = product(ints(grad.getKernelSpatial())) * inPerGroup;
-  if (inPerGroup == 1)
+  if (groups > 1 && inPerGroup == 1)
     return {"direct", 0, "one input channel per group (depthwise)"};
   return {"im2col", product(dy.slice(1, spatial)) * patch * 4,
           "patches^T x dy as one GEMM over the batch's positions"};

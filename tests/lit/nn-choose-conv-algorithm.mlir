@@ -14,6 +14,17 @@ func.func @im2col(%x: tensor<?x8x8x8xf32>, %w: tensor<3x3x8x16xf32>) -> tensor<?
 
 // -----
 
+// One input channel but one group (LeNet's first layer, 5x5x1): patches of 25 are long enough
+// for the GEMM; only depthwise (groups > 1) goes direct for lack of channels.
+// CHECK-LABEL: func.func @single_channel
+// CHECK: nn.conv {{.*}}algorithm = "im2col"{{.*}}nn.workspace_bytes = 78400 : i64
+func.func @single_channel(%x: tensor<?x28x28x1xf32>, %w: tensor<5x5x1x6xf32>) -> tensor<?x28x28x6xf32> {
+  %0 = nn.conv %x, %w {strides = [1, 1], dilations = [1, 1], padding = [2, 2, 2, 2], groups = 1 : i64} : (tensor<?x28x28x1xf32>, tensor<5x5x1x6xf32>) -> tensor<?x28x28x6xf32>
+  return %0 : tensor<?x28x28x6xf32>
+}
+
+// -----
+
 // 1x1, stride 1, unpadded: a matmul, no scratch.
 // CHECK-LABEL: func.func @pointwise
 // CHECK: nn.conv {{.*}}algorithm = "pointwise"
