@@ -446,6 +446,87 @@ private:
     }
   }
 
+  Tensor evalNorm(mlir::Operation *op, const std::string &name,
+                  const std::vector<const Tensor *> &in) {
+    const double eps = f64(op, "epsilon");
+    const int64_t axis = i64(op, "axis");
+    const bool grad = name == "nn.batch_norm_grad" || name == "nn.layer_norm_grad";
+    const Tensor &x = *in[grad ? 1 : 0];
+    const Tensor *dy = grad ? in[0] : nullptr;
+    const Tensor &gamma = *in[grad ? 2 : 1];
+    const int64_t which = grad ? i64(op, "operand") : 0;
+    Tensor out = Tensor::zeros(which == 1 ? gamma.shape : x.shape);
+    int64_t outer, n, inner;
+    split(x.shape, axis, outer, n, inner);
+    // A group: the elements one mean/variance covers, and the parameter index of each.
+    auto normalize = [&](const std::vector<size_t> &group, const std::vector<size_t> &param,
+                         bool batchStats, double givenMean, double givenVar) {
+      const double count = static_cast<double>(group.size());
+      double mean = givenMean, var = givenVar;
+      if (batchStats) {
+        mean = var = 0;
+        for (size_t i : group)
+          mean += x.data[i] / count;
+        for (size_t i : group)
+          var += (x.data[i] - mean) * (x.data[i] - mean) / count;
+      }
+      const double r = 1.0 / std::sqrt(var + eps);
+      const bool rms = name.rfind("nn.layer_norm", 0) == 0 && flag(op, "rms_scaling");
+      if (!grad) {
+        for (size_t k = 0; k < group.size(); ++k) {
+          size_t i = group[k];
+          double g = gamma.data[param[k]], b = in[2]->data[param[k]];
+          out.data[i] = rms ? x.data[i] * r * g : (x.data[i] - mean) * r * g + b;
+        }
+        return;
+      }
+      double sumG = 0, sumGXhat = 0, sumGX = 0;
+      for (size_t k = 0; k < group.size(); ++k) {
+        size_t i = group[k];
+        double g = dy->data[i] * gamma.data[param[k]];
+        sumG += g;
+        sumGXhat += g * (x.data[i] - mean) * r;
+        sumGX += g * x.data[i];
+      }
+      for (size_t k = 0; k < group.size(); ++k) {
+        size_t i = group[k];
+        double xhat = (x.data[i] - mean) * r;
+        if (which == 1) {
+          out.data[param[k]] += dy->data[i] * (rms ? x.data[i] * r : xhat);
+          continue;
+        }
+        double g = dy->data[i] * gamma.data[param[k]];
+        out.data[i] = rms ? r * g - r * r * r * (x.data[i] - mean) * sumGX / count
+                          : r * (g - sumG / count - xhat * sumGXhat / count);
+      }
+    };
+    if (name.rfind("nn.batch_norm", 0) == 0) {
+      for (int64_t c = 0; c < n; ++c) {
+        std::vector<size_t> group, param;
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t k = 0; k < inner; ++k) {
+            group.push_back(static_cast<size_t>((o * n + c) * inner + k));
+            param.push_back(static_cast<size_t>(c));
+          }
+        if (name == "nn.batch_norm")
+          normalize(group, param, false, in[3]->data[c], in[4]->data[c]);
+        else
+          normalize(group, param, true, 0, 0);
+      }
+      return out;
+    }
+    const int64_t row = n * inner; // layer_norm: every axis from `axis` on
+    for (int64_t o = 0; o < outer; ++o) {
+      std::vector<size_t> group, param;
+      for (int64_t j = 0; j < row; ++j) {
+        group.push_back(static_cast<size_t>(o * row + j));
+        param.push_back(static_cast<size_t>(j));
+      }
+      normalize(group, param, true, 0, 0);
+    }
+    return out;
+  }
+
   Tensor eval(mlir::Operation *op, const std::vector<const Tensor *> &in) {
     const std::string name = op->getName().getStringRef().str();
     auto elementwise = [&](const Tensor &x, auto f) {
@@ -574,6 +655,15 @@ private:
         return invert ? g * std::sqrt(var) : g / std::max(std::sqrt(var), eps);
       });
     }
+    // BatchNormalization / LayerNormalization in double, with Keras's formulas (engineer
+    // "norm"): y = (x - mean) / sqrt(var + eps) * gamma + beta, biased variance; batch
+    // statistics over every axis but `axis` (nn.batch_norm_train, nn.batch_norm_grad), or over
+    // the axes from `axis` on (nn.layer_norm*). gamma / beta / statistics are read in their
+    // element order ([C] or [C, 1, ...]; the normalized axes' shape for layer_norm).
+    if (name == "nn.batch_norm" || name == "nn.batch_norm_train" ||
+        name == "nn.batch_norm_grad" || name == "nn.layer_norm" ||
+        name == "nn.layer_norm_grad")
+      return evalNorm(op, name, in);
     if (name == "nn.prelu") {
       const Tensor &x = *in[0];
       return elementwise(x, [&](size_t i, double v) {

@@ -775,3 +775,80 @@ TEST_CASE("gradients: largest deviation (report)", "[gradients]") {
             << worstDeviation << "\n";
   CHECK(worstDeviation <= kTolerance);
 }
+
+// --- BatchNormalization / LayerNormalization (engineer "norm") -------------------------------
+// A trainable BatchNormalization runs in training mode in the training step (nn-autodiff turns
+// nn.batch_norm into nn.batch_norm_train: batch statistics, gradients through them), so these
+// differentiate the training step's loss; a frozen one (nn.trainable = false on the op) stays
+// in inference mode and only passes the gradient to its input.
+
+TEST_CASE("gradients: batch_norm", "[gradients]") {
+  struct Case {
+    const char *label, *input, *param, *axis, *opAttrs;
+    std::vector<std::string> weights;
+  };
+  const std::vector<std::string> trained = {"d/kernel", "bn/gamma", "bn/beta", "e/kernel"};
+  for (const Case &c :
+       {Case{"training mode, axis -1", "tensor<?x4xf32>", "tensor<4xf32>", "1", "", trained},
+        Case{"training mode, axis 1 of [B, 3, 4]: gamma [3, 1]", "tensor<?x3x4xf32>",
+             "tensor<3x1xf32>", "1", "", trained},
+        Case{"training mode, axis 2 of [B, 3, 4]", "tensor<?x3x4xf32>", "tensor<4xf32>", "2", "",
+             trained},
+        Case{"frozen: inference mode", "tensor<?x3x4xf32>", "tensor<4xf32>", "2",
+             ", nn.trainable = false", {"d/kernel", "e/kernel"}}}) {
+    DYNAMIC_SECTION(c.label) {
+      const bool frozen = std::string(c.opAttrs).find("trainable") != std::string::npos;
+      const std::string paramAttrs = frozen ? "{nn.trainable = false}" : "";
+      Ir ir;
+      ir.input("x", c.input)
+          .weight("w", "d/kernel", "tensor<4x4xf32>")
+          .op("a", "matmul", {"x", "w"})
+          .weight("g", "bn/gamma", c.param, paramAttrs)
+          .weight("b", "bn/beta", c.param, paramAttrs)
+          .weight("m", "bn/moving_mean", c.param, "{nn.trainable = false}")
+          .weight("v", "bn/moving_variance", c.param, "{nn.trainable = false}")
+          .op("n", "batch_norm", {"a", "g", "b", "m", "v"},
+              std::string("{axis = ") + c.axis + " : i64, epsilon = 1.0e-02 : f64, " +
+                  "nn.momentum = 9.0e-01 : f64" + c.opAttrs + "}")
+          .weight("w2", "e/kernel", "tensor<4x2xf32>")
+          .op("o", "matmul", {"n", "w2"});
+      Options o;
+      o.trainStepLoss = true;
+      o.expectedWeights = c.weights;
+      o.init["bn/gamma"] = range(0.5, 1.5);
+      o.init["bn/moving_variance"] = range(0.2, 3.0);
+      checkGradients(ir.text({"o"}), o, /*batch=*/4);
+    }
+  }
+}
+
+TEST_CASE("gradients: layer_norm", "[gradients]") {
+  struct Case {
+    const char *label, *param, *attrs;
+    bool beta;
+  };
+  for (const Case &c : {Case{"axis -1", "tensor<4xf32>", "axis = 2 : i64, rms_scaling = false", true},
+                        Case{"axes 1 and 2: gamma [3, 4]", "tensor<3x4xf32>",
+                             "axis = 1 : i64, rms_scaling = false", true},
+                        Case{"rms_scaling", "tensor<4xf32>", "axis = 2 : i64, rms_scaling = true",
+                             false}}) {
+    DYNAMIC_SECTION(c.label) {
+      Ir ir;
+      ir.input("x", "tensor<?x3x4xf32>")
+          .weight("w", "d/kernel", "tensor<4x4xf32>")
+          .op("a", "matmul", {"x", "w"})
+          .weight("g", "ln/gamma", c.param)
+          .weight("b", "ln/beta", c.param, c.beta ? "" : "{nn.trainable = false}")
+          .op("n", "layer_norm", {"a", "g", "b"},
+              std::string("{") + c.attrs + ", epsilon = 1.0e-03 : f64}")
+          .weight("w2", "e/kernel", "tensor<4x2xf32>")
+          .op("o", "matmul", {"n", "w2"});
+      Options o;
+      o.expectedWeights = c.beta ? std::vector<std::string>{"d/kernel", "ln/gamma", "ln/beta",
+                                                            "e/kernel"}
+                                 : std::vector<std::string>{"d/kernel", "ln/gamma", "e/kernel"};
+      o.init["ln/gamma"] = range(0.5, 1.5);
+      checkGradients(ir.text({"o"}), o);
+    }
+  }
+}
