@@ -31,6 +31,18 @@ namespace norm_detail {
 /// the number of threads.
 constexpr int64_t kTasks = 16;
 
+/// Below this many elements a kernel runs on the calling thread: these passes stream memory
+/// at a few floats per ns, and handing work to a pool thread costs ~1 us (see gemm.h's
+/// kParallelMinWork), which would dominate small layers at batch 1.
+constexpr int64_t kParallelMinElements = int64_t(1) << 16;
+
+/// How many tasks to split `rows` rows of `elements` elements in all into.
+inline int64_t task_count(int64_t rows, int64_t elements) {
+  if (elements < kParallelMinElements)
+    return 1;
+  return std::max<int64_t>(1, std::min(kTasks, rows));
+}
+
 /// Rows [begin, end) of task t of `tasks` over `rows` rows.
 inline void task_rows(int64_t t, int64_t tasks, int64_t rows, int64_t &begin, int64_t &end) {
   begin = rows * t / tasks;
@@ -53,7 +65,7 @@ template <int K, class Term>
 inline void channel_sums(int64_t outer, int64_t channels, int64_t inner, int64_t c0, int64_t cc,
                          double *sums, Term term) {
   double *partial = scratch();
-  const int64_t tasks = std::max<int64_t>(1, std::min(kTasks, outer));
+  const int64_t tasks = task_count(outer, outer * cc * inner);
   std::fill(partial, partial + tasks * K * cc, 0.0);
   thread_pool().parallel_for(tasks, [&](int64_t t, int) {
     double *acc = partial + t * K * cc;
@@ -82,7 +94,7 @@ inline void channel_sums(int64_t outer, int64_t channels, int64_t inner, int64_t
 template <class F>
 inline void channel_apply(int64_t outer, int64_t channels, int64_t inner, int64_t c0, int64_t cc,
                           F f) {
-  const int64_t tasks = std::max<int64_t>(1, std::min(kTasks, outer));
+  const int64_t tasks = task_count(outer, outer * cc * inner);
   thread_pool().parallel_for(tasks, [&](int64_t t, int) {
     int64_t begin, end;
     task_rows(t, tasks, outer, begin, end);
@@ -220,9 +232,11 @@ inline void batch_norm_grad_gamma(const float *dy, const float *x, float *dgamma
   }
 }
 
-/// Runs f(row) for rows [0, rows) over the thread pool (rows are independent).
-template <class F> inline void for_rows(int64_t rows, F f) {
-  const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(rows, 4 * norm_detail::kTasks));
+/// Runs f(row) for rows [0, rows) of n elements over the thread pool (rows are independent).
+template <class F> inline void for_rows(int64_t rows, int64_t n, F f) {
+  const int64_t tasks = rows * n < norm_detail::kParallelMinElements
+                            ? 1
+                            : std::max<int64_t>(1, std::min<int64_t>(rows, 4 * norm_detail::kTasks));
   thread_pool().parallel_for(tasks, [&](int64_t t, int) {
     int64_t begin, end;
     norm_detail::task_rows(t, tasks, rows, begin, end);
@@ -237,7 +251,7 @@ template <class F> inline void for_rows(int64_t rows, F f) {
 /// still subtracts the mean, but x does not, and there is no beta.
 inline void layer_norm(const float *x, float *y, const float *gamma, const float *beta,
                        int64_t rows, int64_t n, float epsilon, bool rms_scaling) {
-  for_rows(rows, [&](int64_t row) {
+  for_rows(rows, n, [&](int64_t row) {
     const float *xr = x + row * n;
     float *yr = y + row * n;
     double mean, var;
@@ -262,7 +276,7 @@ inline void layer_norm(const float *x, float *y, const float *gamma, const float
 inline void layer_norm_grad_input(const float *dy, const float *x, const float *gamma, float *dx,
                                   int64_t rows, int64_t n, float epsilon, bool rms_scaling) {
   const double count = static_cast<double>(n);
-  for_rows(rows, [&](int64_t row) {
+  for_rows(rows, n, [&](int64_t row) {
     const float *xr = x + row * n, *dyr = dy + row * n;
     float *dxr = dx + row * n;
     double mean, var;
@@ -299,7 +313,7 @@ inline void layer_norm_grad_input(const float *dy, const float *x, const float *
 inline void layer_norm_grad_gamma(const float *dy, const float *x, float *dgamma, int64_t rows,
                                   int64_t n, float epsilon, bool rms_scaling) {
   using namespace norm_detail;
-  const int64_t tasks = std::max<int64_t>(1, std::min(kTasks, rows));
+  const int64_t tasks = task_count(rows, rows * n);
   const int64_t chunk = static_cast<int64_t>(kThreadScratchBytes / (tasks * sizeof(double)));
   for (int64_t j0 = 0; j0 < n; j0 += chunk) {
     const int64_t nc = std::min(chunk, n - j0);

@@ -125,9 +125,10 @@ struct BnShape {
 
 TEST_CASE("batch_norm_train normalizes with batch statistics and updates moving ones",
           "[normalization]") {
-  // axis -1 on [6, 5] (inner 1); channels_first [2, 3, 4] (outer = batch); more rows than
-  // tasks (40 > 16); more channels than one chunk of the pool scratch (5800 > 5698).
-  for (BnShape s : {BnShape{6, 5, 1}, BnShape{2, 3, 4}, BnShape{40, 7, 2}, BnShape{3, 5800, 1}}) {
+  // axis -1 on [6, 5] (inner 1); channels_first [2, 3, 4] (outer = batch); more channels than
+  // one chunk of the pool scratch (5800 > 5698); enough elements (65536) for the pool's tasks.
+  for (BnShape s : {BnShape{6, 5, 1}, BnShape{2, 3, 4}, BnShape{3, 5800, 1},
+                    BnShape{1024, 8, 8}, BnShape{2048, 32, 1}}) {
     INFO("shape [" << s.outer << ", " << s.channels << ", " << s.inner << "]");
     std::mt19937 rng(static_cast<unsigned>(s.outer * 100 + s.channels));
     const size_t size = s.outer * s.channels * s.inner;
@@ -180,32 +181,77 @@ TEST_CASE("batch_norm gradients match finite differences", "[normalization]") {
   }
 }
 
-TEST_CASE("batch_norm gradients are per channel across scratch chunks", "[normalization]") {
-  // 5800 channels need two chunks of the pool scratch (5698 + 102): each channel's gradients
-  // must equal those of the same channel computed alone (same rows, same task split: the same
-  // sums in the same order; tolerance 1e-7 relative). Checked at the chunk edges.
-  const int64_t outer = 3, channels = 5800;
-  std::mt19937 rng(99);
-  auto x = randomFloats(rng, outer * channels, -2.0f, 2.0f);
-  auto dy = randomFloats(rng, outer * channels, -1.0f, 1.0f);
-  auto gamma = randomFloats(rng, channels, 0.5f, 2.0f);
-  std::vector<float> dx(x.size()), dgamma(channels);
-  kerasc::batch_norm_grad_input(dy.data(), x.data(), gamma.data(), dx.data(), outer, channels, 1,
-                                1e-3f);
-  kerasc::batch_norm_grad_gamma(dy.data(), x.data(), dgamma.data(), outer, channels, 1, 1e-3f);
-  for (int64_t c : {int64_t(0), int64_t(5697), int64_t(5698), int64_t(5799)}) {
-    INFO("channel " << c);
-    std::vector<float> xc(outer), dyc(outer), dxc(outer), got(outer);
-    for (int64_t o = 0; o < outer; ++o) {
-      xc[o] = x[o * channels + c];
-      dyc[o] = dy[o * channels + c];
-      got[o] = dx[o * channels + c];
+TEST_CASE("batch_norm gradients are per channel across chunks and pool tasks",
+          "[normalization]") {
+  // Each channel's gradients must equal those of the same channel computed alone, which runs
+  // on the calling thread in one task: 5800 channels need two chunks of the pool scratch
+  // (5698 + 102; checked at the chunk edges); [1024, 8, 8] (65536 elements) is split into pool
+  // tasks whose partial sums are added in another order than the single task's (tolerance
+  // 2e-6 relative: double sums, float results).
+  for (BnShape s : {BnShape{3, 5800, 1}, BnShape{1024, 8, 8}}) {
+    INFO("shape [" << s.outer << ", " << s.channels << ", " << s.inner << "]");
+    std::mt19937 rng(99);
+    const int64_t size = s.outer * s.channels * s.inner;
+    auto x = randomFloats(rng, size, -2.0f, 2.0f);
+    auto dy = randomFloats(rng, size, -1.0f, 1.0f);
+    auto gamma = randomFloats(rng, s.channels, 0.5f, 2.0f);
+    std::vector<float> dx(size), dgamma(s.channels);
+    kerasc::batch_norm_grad_input(dy.data(), x.data(), gamma.data(), dx.data(), s.outer,
+                                  s.channels, s.inner, 1e-3f);
+    kerasc::batch_norm_grad_gamma(dy.data(), x.data(), dgamma.data(), s.outer, s.channels,
+                                  s.inner, 1e-3f);
+    for (int64_t c : {int64_t(0), int64_t(5), s.channels - 1, std::min<int64_t>(5697, s.channels - 1),
+                      std::min<int64_t>(5698, s.channels - 1)}) {
+      INFO("channel " << c);
+      const int64_t n = s.outer * s.inner;
+      std::vector<float> xc(n), dyc(n), dxc(n), got(n);
+      for (int64_t o = 0; o < s.outer; ++o)
+        for (int64_t k = 0; k < s.inner; ++k) {
+          const int64_t i = (o * s.channels + c) * s.inner + k;
+          xc[o * s.inner + k] = x[i];
+          dyc[o * s.inner + k] = dy[i];
+          got[o * s.inner + k] = dx[i];
+        }
+      float dg = 0;
+      kerasc::batch_norm_grad_input(dyc.data(), xc.data(), &gamma[c], dxc.data(), s.outer, 1,
+                                    s.inner, 1e-3f);
+      kerasc::batch_norm_grad_gamma(dyc.data(), xc.data(), &dg, s.outer, 1, s.inner, 1e-3f);
+      expectClose(got, dxc, 2e-6);
+      CHECK(std::abs(dgamma[c] - dg) <= 2e-6 * std::max(1.0f, std::abs(dg)));
     }
-    float dg = 0;
-    kerasc::batch_norm_grad_input(dyc.data(), xc.data(), &gamma[c], dxc.data(), outer, 1, 1, 1e-3f);
-    kerasc::batch_norm_grad_gamma(dyc.data(), xc.data(), &dg, outer, 1, 1, 1e-3f);
-    expectClose(got, dxc, 1e-7);
-    CHECK(std::abs(dgamma[c] - dg) <= 1e-7 * std::max(1.0f, std::abs(dg)));
+  }
+}
+
+TEST_CASE("layer_norm kernels split over pool tasks agree with row-by-row runs",
+          "[normalization]") {
+  // 2048 rows of 32 (65536 elements) run as pool tasks; each row alone runs on the calling
+  // thread. Rows are independent (same results up to 1e-7 relative); gamma's gradient adds
+  // per-task partial sums in another order (2e-6 relative).
+  for (bool rms : {false, true}) {
+    const int64_t rows = 2048, n = 32;
+    std::mt19937 rng(rms ? 21 : 22);
+    auto x = randomFloats(rng, rows * n, -2.0f, 2.0f);
+    auto dy = randomFloats(rng, rows * n, -1.0f, 1.0f);
+    auto gamma = randomFloats(rng, n, 0.5f, 1.5f);
+    auto beta = randomFloats(rng, n, -0.5f, 0.5f);
+    std::vector<float> y(rows * n), dx(rows * n), dgamma(n), yr(rows * n), dxr(rows * n);
+    kerasc::layer_norm(x.data(), y.data(), gamma.data(), beta.data(), rows, n, 1e-3f, rms);
+    kerasc::layer_norm_grad_input(dy.data(), x.data(), gamma.data(), dx.data(), rows, n, 1e-3f,
+                                  rms);
+    kerasc::layer_norm_grad_gamma(dy.data(), x.data(), dgamma.data(), rows, n, 1e-3f, rms);
+    Vec dgammaRows(n, 0.0);
+    for (int64_t r = 0; r < rows; ++r) {
+      kerasc::layer_norm(&x[r * n], &yr[r * n], gamma.data(), beta.data(), 1, n, 1e-3f, rms);
+      kerasc::layer_norm_grad_input(&dy[r * n], &x[r * n], gamma.data(), &dxr[r * n], 1, n,
+                                    1e-3f, rms);
+      std::vector<float> g(n);
+      kerasc::layer_norm_grad_gamma(&dy[r * n], &x[r * n], g.data(), 1, n, 1e-3f, rms);
+      for (int64_t j = 0; j < n; ++j)
+        dgammaRows[j] += g[j];
+    }
+    expectClose(y, yr, 1e-7);
+    expectClose(dx, dxr, 1e-7);
+    expectClose(dgamma, dgammaRows, 2e-6);
   }
 }
 
