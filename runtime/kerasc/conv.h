@@ -568,11 +568,38 @@ inline void conv_grad_kernel(ConvAlgorithm algorithm, const ConvParams &p, int64
                         p.cout, IdentityEpilogue{});
     return;
   case ConvAlgorithm::Im2col: {
-    const int64_t depth = p.k_h * p.k_w * cgi;
+    // In chunks of patch rows that stay in L2 (like conv_forward), when the workspace also
+    // holds one chunk's partial gradient (rows >= chunk + cgo): the first chunk's GEMM writes
+    // dw, each later one a partial that is added to it. Deterministic: the chunks depend on the
+    // shapes only.
+    const int64_t depth = p.k_h * p.k_w * cgi, chunk = conv_detail::im2col_chunk_rows(depth);
+    const bool chunked = rows >= chunk + cgo;
+    float *partial = workspace + chunk * depth;
     for (int64_t g = 0; g < p.groups; ++g) {
-      conv_detail::im2col(p, batch, x, g, workspace);
-      gemm<true, false>(depth, cgo, rows, workspace, depth, dy + g * cgo, p.cout, dw + g * cgo,
-                        p.cout, IdentityEpilogue{});
+      if (!chunked) {
+        conv_detail::im2col(p, batch, x, g, workspace);
+        gemm<true, false>(depth, cgo, rows, workspace, depth, dy + g * cgo, p.cout,
+                          dw + g * cgo, p.cout, IdentityEpilogue{});
+        continue;
+      }
+      for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        const int64_t m = std::min(chunk, rows - r0);
+        conv_detail::im2col_rows(p, x, g, r0, m, workspace);
+        const float *dy_rows = dy + r0 * p.cout + g * cgo;
+        if (r0 == 0) {
+          gemm<true, false>(depth, cgo, m, workspace, depth, dy_rows, p.cout, dw + g * cgo,
+                            p.cout, IdentityEpilogue{});
+          continue;
+        }
+        gemm<true, false>(depth, cgo, m, workspace, depth, dy_rows, p.cout, partial, cgo,
+                          IdentityEpilogue{});
+        for (int64_t i = 0; i < depth; ++i) {
+          float *__restrict row = dw + i * p.cout + g * cgo;
+          const float *__restrict add = partial + i * cgo;
+          for (int64_t c = 0; c < cgo; ++c)
+            row[c] += add[c];
+        }
+      }
     }
     return;
   }
