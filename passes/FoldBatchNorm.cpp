@@ -58,7 +58,57 @@ struct FoldBatchNormPass : public FoldBatchNormBase<FoldBatchNormPass> {
       w->erase();
   }
 
+  /// A producer chain fold() can rewrite: [nn.bias_add of a weight <-] nn.matmul / nn.conv with
+  /// a weight kernel, each result used once.
+  static bool foldableChain(Value v) {
+    if (auto add = v.getDefiningOp<nn::BiasAddOp>()) {
+      if (!add->hasOneUse() || !add.getBias().getDefiningOp<nn::WeightOp>())
+        return false;
+      v = add.getInput();
+    }
+    Operation *producer = v.getDefiningOp();
+    return isFoldableProducer(producer) && producer->hasOneUse() &&
+           producer->getOperand(1).getDefiningOp<nn::WeightOp>();
+  }
+
+  /// channels_first layers are imported as transpose -> op -> transpose, so a
+  /// BatchNormalization(axis=1) after a channels_first Conv2D reads a transpose of the
+  /// convolution. When that transpose moves the producer's channels (its last axis) to the
+  /// normalized axis, the BatchNormalization moves before it, over the last axis (the same
+  /// weights, typed [C]): transpose(bn(conv)) == bn(transpose(conv)) per channel.
+  nn::BatchNormOp moveBeforeTranspose(nn::BatchNormOp bn) {
+    auto transpose = bn.getInput().getDefiningOp<nn::TransposeOp>();
+    if (!transpose || !transpose->hasOneUse() || !foldableChain(transpose.getInput()))
+      return bn;
+    auto inType = transpose.getInput().getType().cast<ShapedType>();
+    const int64_t axis = bn.getAxis();
+    if (transpose.getPerm()[axis].cast<IntegerAttr>().getInt() != inType.getRank() - 1)
+      return bn;
+    OpBuilder b(bn);
+    const int64_t channels = inType.getShape().back();
+    auto paramType = RankedTensorType::get({channels}, inType.getElementType());
+    SmallVector<Value, 4> params;
+    for (Value p : {bn.getGamma(), bn.getBeta(), bn.getMean(), bn.getVariance()}) {
+      auto w = p.getDefiningOp<nn::WeightOp>();
+      if (!w || w.getType().cast<ShapedType>().getNumElements() != channels)
+        return bn;
+      auto copy = cast<nn::WeightOp>(b.clone(*w));
+      copy.getResult().setType(paramType);
+      params.push_back(copy.getResult());
+    }
+    auto moved = b.create<nn::BatchNormOp>(
+        bn.getLoc(), inType, transpose.getInput(), params[0], params[1], params[2], params[3],
+        b.getI64IntegerAttr(inType.getRank() - 1), bn.getEpsilonAttr());
+    auto after = b.create<nn::TransposeOp>(transpose.getLoc(), bn.getType(), moved.getResult(),
+                                           transpose.getPermAttr());
+    bn.getResult().replaceAllUsesWith(after.getResult());
+    bn.erase();
+    transpose.erase();
+    return moved;
+  }
+
   LogicalResult fold(nn::BatchNormOp bn) {
+    bn = moveBeforeTranspose(bn);
     auto inType = bn.getInput().getType().cast<ShapedType>();
     if (static_cast<int64_t>(bn.getAxis()) != inType.getRank() - 1)
       return success(); // per-channel only along the producer's output channels

@@ -51,8 +51,10 @@ def FoldBatchNorm : Pass<"nn-fold-batch-norm", "mlir::func::FuncOp"> {
     `kernel' = kernel * scale` per output channel, `bias' = (bias - mean) * scale + beta`.
     The new weights are named `<kernel>.folded_<bn layer>` and `<bias>.folded_<bn layer>` (or
     `<bn layer>/folded_bias`); `kerasc compile` gives the pass its weight store, where it adds
-    their data. Without a store (kerasc-opt) only the IR is rewritten. Training functions are
-    left alone. `kerasc compile --no-fold-bn` skips the pass.
+    their data. Without a store (kerasc-opt) only the IR is rewritten. A BatchNormalization
+    that reads an `nn.transpose` of such a producer which moves its channels to the normalized
+    axis (channels_first layers) first moves before the transpose. Training functions are left
+    alone. `kerasc compile --no-fold-bn` skips the pass.
   }];
   let constructor = "kerasc::createFoldBatchNormPass()";
 }

@@ -98,3 +98,31 @@ func.func @training(%x: tensor<?x4xf32>) -> tensor<?x3xf32> attributes {nn.train
   %1 = nn.batch_norm %0, %g, %g, %g, %g {axis = 1 : i64, epsilon = 1.0e-03 : f64} : (tensor<?x3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>) -> tensor<?x3xf32>
   return %1 : tensor<?x3xf32>
 }
+
+// -----
+
+// channels_first: the convolution runs between transposes; BatchNormalization(axis=1) reads
+// the transpose back to channels_first. It moves before that transpose (over the last axis,
+// the same weights typed [C]) and folds into the convolution.
+// CHECK-LABEL: func.func @channels_first
+// CHECK-DAG: %[[K:.*]] = nn.weight "conv/kernel.folded_bn" {nn.trainable = false} : tensor<3x3x2x4xf32>
+// CHECK-DAG: %[[B:.*]] = nn.weight "conv/bias.folded_bn" {nn.trainable = false} : tensor<4xf32>
+// CHECK: %[[C:.*]] = nn.conv %{{.*}}, %[[K]]
+// CHECK: %[[Y:.*]] = nn.bias_add %[[C]], %[[B]]
+// CHECK: %[[T:.*]] = nn.transpose %[[Y]] {perm = [0, 3, 1, 2]}
+// CHECK-NOT: nn.batch_norm
+// CHECK: return %[[T]]
+func.func @channels_first(%x: tensor<?x2x5x5xf32>) -> tensor<?x4x5x5xf32> {
+  %k = nn.weight "conv/kernel" : tensor<3x3x2x4xf32>
+  %b = nn.weight "conv/bias" : tensor<4xf32>
+  %g = nn.weight "bn/gamma" : tensor<4x1x1xf32>
+  %be = nn.weight "bn/beta" : tensor<4x1x1xf32>
+  %m = nn.weight "bn/moving_mean" : tensor<4x1x1xf32>
+  %v = nn.weight "bn/moving_variance" : tensor<4x1x1xf32>
+  %0 = nn.transpose %x {perm = [0, 2, 3, 1]} : (tensor<?x2x5x5xf32>) -> tensor<?x5x5x2xf32>
+  %1 = nn.conv %0, %k {strides = [1, 1], dilations = [1, 1], padding = [1, 1, 1, 1], groups = 1 : i64} : (tensor<?x5x5x2xf32>, tensor<3x3x2x4xf32>) -> tensor<?x5x5x4xf32>
+  %2 = nn.bias_add %1, %b : (tensor<?x5x5x4xf32>, tensor<4xf32>) -> tensor<?x5x5x4xf32>
+  %3 = nn.transpose %2 {perm = [0, 3, 1, 2]} : (tensor<?x5x5x4xf32>) -> tensor<?x4x5x5xf32>
+  %4 = nn.batch_norm %3, %g, %be, %m, %v {axis = 1 : i64, epsilon = 1.0e-03 : f64} : (tensor<?x4x5x5xf32>, tensor<4x1x1xf32>, tensor<4x1x1xf32>, tensor<4x1x1xf32>, tensor<4x1x1xf32>) -> tensor<?x4x5x5xf32>
+  return %4 : tensor<?x4x5x5xf32>
+}
