@@ -214,6 +214,37 @@ inline void col2im(const ConvParams &p, int64_t batch, const float *cols, int64_
   });
 }
 
+/// col2im for the conv output lines [l0, l1) (line = b * out_h + oh) of group `g`: adds to dx
+/// what cols (those lines' rows, ((line - l0) * out_w + ow) * depth) contribute. Threads split
+/// the dx rows; every element adds its taps in a fixed order.
+inline void col2im_add_lines(const ConvParams &p, const float *cols, int64_t g, int64_t l0,
+                             int64_t l1, float *dx) {
+  const int64_t cgi = p.cin / p.groups, depth = p.k_h * p.k_w * cgi;
+  const int64_t b0 = l0 / p.out_h, b1 = (l1 - 1) / p.out_h + 1;
+  thread_pool().parallel_for((b1 - b0) * p.in_h, [&](int64_t task, int) {
+    const int64_t b = b0 + task / p.in_h, ih = task % p.in_h;
+    const int64_t oh_lo = std::max<int64_t>(0, l0 - b * p.out_h);
+    const int64_t oh_hi = std::min<int64_t>(p.out_h, l1 - b * p.out_h);
+    for (int64_t iw = 0; iw < p.in_w; ++iw) {
+      float *__restrict out = dx + ((b * p.in_h + ih) * p.in_w + iw) * p.cin + g * cgi;
+      for (int64_t kh = 0; kh < p.k_h; ++kh) {
+        const int64_t oh = source_of(ih, kh, p.stride_h, p.dil_h, p.pad_top, p.out_h);
+        if (oh < oh_lo || oh >= oh_hi)
+          continue;
+        for (int64_t kw = 0; kw < p.k_w; ++kw) {
+          const int64_t ow = source_of(iw, kw, p.stride_w, p.dil_w, p.pad_left, p.out_w);
+          if (ow < 0)
+            continue;
+          const float *__restrict src =
+              cols + ((b * p.out_h + oh - l0) * p.out_w + ow) * depth + (kh * p.k_w + kw) * cgi;
+          for (int64_t c = 0; c < cgi; ++c)
+            out[c] += src[c];
+        }
+      }
+    }
+  });
+}
+
 /// sum a[i] * b[i] with eight partial sums, a shape compilers turn into one vector FMA chain.
 inline float dot(const float *__restrict a, const float *__restrict b, int64_t n) {
   float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -538,14 +569,29 @@ void conv_transpose(ConvAlgorithm algorithm, const ConvParams &p, int64_t batch,
                                            g * cgi);
     return;
   case ConvAlgorithm::Im2col: {
+    // cols[(b, o), (tap, ci)] = sum_co dy[b, o, co] w[tap, ci, co]: what each patch element
+    // contributes; col2im sums the contributions that land on each dx element. Above one
+    // L2-sized chunk of rows, whole output lines at a time are multiplied and added into dx
+    // (zeroed first), so the columns are read back from L2.
     const int64_t depth = p.k_h * p.k_w * cgi;
-    for (int64_t g = 0; g < p.groups; ++g) {
-      // cols[(b, o), (tap, ci)] = sum_co dy[b, o, co] w[tap, ci, co]: what each patch element
-      // contributes; col2im then sums the contributions that land on each dx element.
-      gemm<false, true>(rows, depth, cgo, dy + g * cgo, p.cout, w + g * cgo, p.cout, workspace,
-                        depth, IdentityEpilogue{});
-      conv_detail::col2im(p, batch, workspace, g, dx);
+    const int64_t lines = std::max<int64_t>(1, conv_detail::im2col_chunk_rows(depth) / p.out_w);
+    const int64_t total_lines = batch * p.out_h;
+    if (lines >= total_lines) {
+      for (int64_t g = 0; g < p.groups; ++g) {
+        gemm<false, true>(rows, depth, cgo, dy + g * cgo, p.cout, w + g * cgo, p.cout,
+                          workspace, depth, IdentityEpilogue{});
+        conv_detail::col2im(p, batch, workspace, g, dx);
+      }
+      break;
     }
+    std::memset(dx, 0, sizeof(float) * static_cast<size_t>(batch * p.in_h * p.in_w * p.cin));
+    for (int64_t g = 0; g < p.groups; ++g)
+      for (int64_t l0 = 0; l0 < total_lines; l0 += lines) {
+        const int64_t l1 = std::min(total_lines, l0 + lines);
+        gemm<false, true>((l1 - l0) * p.out_w, depth, cgo, dy + l0 * p.out_w * p.cout + g * cgo,
+                          p.cout, w + g * cgo, p.cout, workspace, depth, IdentityEpilogue{});
+        conv_detail::col2im_add_lines(p, workspace, g, l0, l1, dx);
+      }
     break;
   }
   case ConvAlgorithm::Direct:

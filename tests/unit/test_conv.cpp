@@ -218,6 +218,7 @@ const Case kCases[] = {
     // 1800 patch rows of 360: im2col's forward runs in several row chunks (im2col_chunk_rows).
     {"2d several im2col chunks",    3, 24, 25, 40, 5, 3, 3, 1, 1, 1, 1, 1, "same"},
     {"2d groups 2, two chunks",     2, 20, 21, 40, 8, 3, 3, 1, 1, 1, 1, 2, "same"},
+    {"2d stride 2, several chunks", 4, 41, 40, 24, 6, 3, 3, 2, 2, 1, 1, 1, "valid"},
     {"2d kernel larger than input", 1, 3, 4, 2,  3,   5, 5, 1, 1, 1, 1, 1, "same"},
     {"1d 3 same",                   2, 1, 13, 3, 5,   1, 3, 1, 1, 1, 1, 1, "same"},
     {"1d 5 stride 3 valid",         3, 1, 17, 2, 4,   1, 5, 1, 3, 1, 1, 1, "valid"},
