@@ -34,9 +34,13 @@
 //   rows and every element is summed in one fixed order); conv_grad_kernel multiplies the
 //   patch matrix's transpose by dy. The workspace is conv_workspace_floats(p) floats PER
 //   SAMPLE (the same for all three functions): out_h * out_w * k_h * k_w * (cin / groups).
+//   Above ~512 KiB of patches (im2col_chunk_rows) all three work through it in row chunks that
+//   stay in L2 between the gather and the GEMM (about 2x on a 32x32x32 3x3 layer at batch 32);
+//   the forward pass then uses only one chunk of the workspace, the gradients all of it.
 // - Direct: no workspace (the fallback when no algorithm was chosen). Threads over output
-//   rows; the inner loops run over channels with unit stride so they vectorize. Depthwise
-//   convolutions (cin/groups == 1) use it too: im2col would only copy their input around.
+//   rows; the inner loops run over channels with unit stride so they vectorize, and interior
+//   forward pixels go 4 at a time through a register tile. Depthwise convolutions
+//   (cin/groups == 1) use it too: im2col would only copy their input around.
 // An algorithm whose preconditions do not hold (Pointwise on a strided or padded convolution,
 // Im2col without a workspace) falls back to Direct, which is always correct.
 //
