@@ -36,7 +36,8 @@
 //   SAMPLE (the same for all three functions): out_h * out_w * k_h * k_w * (cin / groups).
 //   Above ~512 KiB of patches (im2col_chunk_rows) all three work through it in row chunks that
 //   stay in L2 between the gather and the GEMM (about 2x on a 32x32x32 3x3 layer at batch 32);
-//   the forward pass then uses only one chunk of the workspace, the gradients all of it.
+//   they then use only one chunk of the workspace (plus depth x cout/groups floats for the
+//   kernel gradient's partial sums), so it need not grow with the batch beyond that.
 // - Direct: no workspace (the fallback when no algorithm was chosen). Threads over output
 //   rows; the inner loops run over channels with unit stride so they vectorize, and interior
 //   forward pixels go 4 at a time through a register tile. Depthwise convolutions
