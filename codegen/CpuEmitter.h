@@ -123,6 +123,7 @@ private:
   // --- other files ---
   std::string renderHeader();
   std::string renderSource();
+  std::string layerHeaders();
   std::string renderMain();
   std::string renderCMake();
   std::string renderWeightsFile();

@@ -583,6 +583,36 @@ std::string CpuEmitter::renderWeights() {
   return out;
 }
 
+/// The runtime headers of the layer families the model uses (convolutions, pooling and
+/// resampling, normalization, augmentation): an MLP's build does not parse the CNN kernels.
+std::string CpuEmitter::layerHeaders() {
+  bool conv = false, pooling = false, normalization = false, augment = false;
+  for (func::FuncOp f : {func, trainFunc, testFunc}) {
+    if (!f)
+      continue;
+    f.walk([&](Operation *op) {
+      conv |= isa<nn::ConvOp, nn::ConvTransposeOp, nn::ConvGradKernelOp>(op);
+      pooling |= isa<nn::PoolOp, nn::PoolGradOp, nn::PadOp, nn::ResizeOp, nn::ResizeGradOp>(op);
+      normalization |= isa<nn::BatchNormTrainOp, nn::BatchNormGradOp, nn::LayerNormOp,
+                           nn::LayerNormGradOp>(op);
+      if (auto noise = dyn_cast<nn::NoiseOp>(op))
+        augment |= noise.getLayerClass().startswith("Random");
+      if (auto grad = dyn_cast<nn::NoiseGradOp>(op))
+        augment |= grad.getLayerClass().startswith("Random");
+    });
+  }
+  std::string out;
+  if (conv)
+    out += "#include \"kerasc/conv.h\"\n";
+  if (pooling)
+    out += "#include \"kerasc/pooling.h\"\n";
+  if (normalization)
+    out += "#include \"kerasc/normalization.h\"\n";
+  if (augment && training())
+    out += "#include \"kerasc/augment.h\"\n";
+  return out;
+}
+
 std::string CpuEmitter::renderSource() {
   std::string forward = renderBody(func); // first: it records which weights are used
   std::string trainingCode = training() ? renderTraining() : "";
@@ -593,16 +623,14 @@ std::string CpuEmitter::renderSource() {
       "// a block). Buffers live in one arena planned at compile time; offsets are bytes per\n"
       "// sample, so a batch of B samples uses offset * B.\n\n"
       "#include \"{}.h\"\n\n"
-      "#include \"kerasc/activations.h\"\n#include \"kerasc/conv.h\"\n#include \"kerasc/kernels.h\"\n"
-      "#include \"kerasc/pooling.h\"\n#include \"kerasc/normalization.h\"\n"
+      "#include \"kerasc/activations.h\"\n#include \"kerasc/kernels.h\"\n{}"
       "#include \"kerasc/denormals.h\"\n#include \"kerasc/profile.h\"\n"
       "#include \"kerasc/thread_pool.h\"\n{}{}"
       "\n#include <algorithm>\n#include <cmath>\n#include <cstdint>\n#include <cstdio>\n"
       "#include <cstring>\n#include <limits>\n\nnamespace {{\n\n",
-      options.sourceFile, options.modelName, prefix,
+      options.sourceFile, options.modelName, prefix, layerHeaders(),
       external ? "#include \"kerasc/weights_file.h\"\n" : "",
-      training() ? "#include \"kerasc/augment.h\"\n"
-                   "#include \"kerasc/constraints.h\"\n#include \"kerasc/fit.h\"\n"
+      training() ? "#include \"kerasc/constraints.h\"\n#include \"kerasc/fit.h\"\n"
                    "#include \"kerasc/checkpoint.h\"\n"
                    "#include \"kerasc/gradients.h\"\n#include \"kerasc/initializers.h\"\n"
                    "#include \"kerasc/losses.h\"\n#include \"kerasc/metrics.h\"\n"
