@@ -65,6 +65,12 @@ Choice chooseConv(nn::ConvOp conv) {
     return {"pointwise", 0, "1x1, stride 1, unpadded: a matmul over every position"};
   if (groups > 1 && inPerGroup == 1)
     return {"direct", 0, "one input channel per group (depthwise): nothing to contract"};
+  // One input channel (a grayscale image), unit stride and dilation along w, and an output row
+  // tile of at most 4096 floats (conv.h's kSingleChannelTile): the direct kernel vectorizes
+  // along the image rows, where im2col's GEMM would have only Cout (6 for LeNet) columns.
+  if (groups == 1 && in.back() == 1 && strides.back() == 1 &&
+      ints(conv.getDilations()).back() == 1 && out[spatial] * out.back() <= 4096)
+    return {"direct", 0, "one input channel: shifted rows vectorized along the image width"};
   const int64_t patch = kernelPoints * inPerGroup;
   if (patch < kMinPatchLength)
     return {"direct", 0, "patch rows of " + std::to_string(patch) + " are too short for GEMM"};
@@ -92,6 +98,13 @@ Choice chooseGradKernel(nn::ConvGradKernelOp grad) {
   const int64_t patch = product(ints(grad.getKernelSpatial())) * inPerGroup;
   if (groups > 1 && inPerGroup == 1)
     return {"direct", 0, "one input channel per group (depthwise)"};
+  // One input channel, unit stride and dilation along w (as in chooseConv): dot products of
+  // shifted image rows with dy's channels; the GEMM would have only Cout columns.
+  SmallVector<int64_t> ks = ints(grad.getKernelSpatial());
+  if (groups == 1 && in.back() == 1 && ints(grad.getStrides()).back() == 1 &&
+      ints(grad.getDilations()).back() == 1 && dy[spatial] * dy.back() <= 4096 &&
+      product(ks) <= 256)
+    return {"direct", 0, "one input channel: shifted rows dotted with dy's channels"};
   return {"im2col", product(dy.slice(1, spatial)) * patch * 4,
           "patches^T x dy as one GEMM over the batch's positions"};
 }

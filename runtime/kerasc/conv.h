@@ -336,12 +336,66 @@ inline void forward_block(const ConvParams &p, int64_t b, int64_t oh, int64_t ow
     }
 }
 
+/// Largest cout * out_w of forward_single_channel's per-row accumulator tile (16 KiB).
+constexpr int64_t kSingleChannelTile = 4096;
+
+/// True when forward_single_channel handles the convolution: one input channel and no groups
+/// (a grayscale image), unit stride and dilation along w, and a row tile that fits.
+inline bool single_channel_rows(const ConvParams &p) {
+  return p.cin == 1 && p.groups == 1 && p.stride_w == 1 && p.dil_w == 1 &&
+         p.cout * p.out_w <= kSingleChannelTile;
+}
+
+/// One input channel: every output row is cout vectors along w, each a sum of the input rows
+/// under the kernel shifted by kw and scaled by one tap, so loads and FMAs run contiguously
+/// along the image row. Per pixel (forward_direct's loop) the only vector is cout wide: LeNet's
+/// 5x5x1 -> 6 layer ran at 3 GFLOP/s that way, and im2col's GEMM has only 6 columns to fill
+/// its 32-wide tiles with.
+template <class Epilogue>
+void forward_single_channel(const ConvParams &p, int64_t batch, const float *x, const float *w,
+                            float *y, const Epilogue &epilogue) {
+  thread_pool().parallel_for(batch * p.out_h, [&](int64_t line, int) {
+    const int64_t b = line / p.out_h, oh = line % p.out_h;
+    alignas(64) float acc[kSingleChannelTile];
+    std::fill(acc, acc + p.cout * p.out_w, 0.0f);
+    for (int64_t kh = 0; kh < p.k_h; ++kh) {
+      const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dil_h;
+      if (ih < 0 || ih >= p.in_h)
+        continue;
+      const float *row = x + (b * p.in_h + ih) * p.in_w;
+      for (int64_t kw = 0; kw < p.k_w; ++kw) {
+        const int64_t shift = kw - p.pad_left; // input column of output column ow: ow + shift
+        const int64_t lo = std::max<int64_t>(0, -shift);
+        const int64_t hi = std::min(p.out_w, p.in_w - shift);
+        const float *tap = w + (kh * p.k_w + kw) * p.cout;
+        for (int64_t co = 0; co < p.cout; ++co) {
+          const float t = tap[co];
+          float *__restrict a = acc + co * p.out_w;
+          const float *__restrict in = row + shift;
+          for (int64_t ow = lo; ow < hi; ++ow)
+            a[ow] += t * in[ow];
+        }
+      }
+    }
+    const int64_t base = line * p.out_w * p.cout;
+    float *__restrict out = y + base;
+    for (int64_t ow = 0; ow < p.out_w; ++ow)
+      for (int64_t co = 0; co < p.cout; ++co)
+        out[ow * p.cout + co] =
+            epilogue(acc[co * p.out_w + ow], base + ow * p.cout + co, co);
+  });
+}
+
 /// Direct forward: each output pixel accumulates kernel rows scaled by its input values
 /// (out[co] += x[ci] * w[tap, ci, co], unit stride over co); runs of interior pixels go
 /// through forward_block's register tile.
 template <class Epilogue>
 void forward_direct(const ConvParams &p, int64_t batch, const float *x, const float *w, float *y,
                     const Epilogue &epilogue) {
+  if (single_channel_rows(p)) {
+    forward_single_channel(p, batch, x, w, y, epilogue);
+    return;
+  }
   const int64_t cgi = p.cin / p.groups, cgo = p.cout / p.groups;
   const int64_t chunks = (p.out_w + kDirectPixelsPerTask - 1) / kDirectPixelsPerTask;
   thread_pool().parallel_for(batch * p.out_h * chunks, [&](int64_t task, int) {
@@ -434,10 +488,50 @@ inline void transpose_direct(const ConvParams &p, int64_t batch, const float *dy
   });
 }
 
+/// Kernel gradient for one input channel (forward_single_channel's convolutions, at most
+/// kSingleChannelTaps taps): each task owns output channels, gathers dy's channel along each
+/// output row, and adds its dot product with every shifted input row to the tap's sum. The
+/// im2col GEMM had Cout (6 for LeNet) columns: 3 GFLOP/s.
+constexpr int64_t kSingleChannelTaps = 256;
+
+inline void grad_kernel_single_channel(const ConvParams &p, int64_t batch, const float *x,
+                                       const float *dy, float *dw) {
+  thread_pool().parallel_for(p.cout, [&](int64_t co, int) {
+    float sums[kSingleChannelTaps] = {};
+    alignas(64) float g[kSingleChannelTile];
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t oh = 0; oh < p.out_h; ++oh) {
+        const float *dy_row = dy + (b * p.out_h + oh) * p.out_w * p.cout + co;
+        for (int64_t ow = 0; ow < p.out_w; ++ow)
+          g[ow] = dy_row[ow * p.cout];
+        for (int64_t kh = 0; kh < p.k_h; ++kh) {
+          const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dil_h;
+          if (ih < 0 || ih >= p.in_h)
+            continue;
+          const float *row = x + (b * p.in_h + ih) * p.in_w;
+          for (int64_t kw = 0; kw < p.k_w; ++kw) {
+            const int64_t shift = kw - p.pad_left;
+            const int64_t lo = std::max<int64_t>(0, -shift);
+            const int64_t hi = std::min(p.out_w, p.in_w - shift);
+            if (hi > lo)
+              sums[kh * p.k_w + kw] += dot(row + shift + lo, g + lo, hi - lo);
+          }
+        }
+      }
+    for (int64_t tap = 0; tap < p.k_h * p.k_w; ++tap)
+      dw[tap * p.cout + co] = sums[tap];
+  });
+}
+
 /// Direct kernel gradient: each (tap, ci) row of dw sums x[.., ci] * dy[.., :] over every
 /// sample and output pixel; rows are independent tasks (deterministic).
 inline void grad_kernel_direct(const ConvParams &p, int64_t batch, const float *x,
                                const float *dy, float *dw) {
+  if (single_channel_rows(p) && p.out_w <= kSingleChannelTile &&
+      p.k_h * p.k_w <= kSingleChannelTaps) {
+    grad_kernel_single_channel(p, batch, x, dy, dw);
+    return;
+  }
   const int64_t cgi = p.cin / p.groups, cgo = p.cout / p.groups;
   if (cgi == 1) {
     // Depthwise: threads split the channels into blocks of 16 (one vector); per output row and

@@ -14,13 +14,18 @@ func.func @im2col(%x: tensor<?x8x8x8xf32>, %w: tensor<3x3x8x16xf32>) -> tensor<?
 
 // -----
 
-// One input channel but one group (LeNet's first layer, 5x5x1): patches of 25 are long enough
-// for the GEMM; only depthwise (groups > 1) goes direct for lack of channels.
+// One input channel, one group (LeNet's 5x5x1 first layer): direct, vectorized along the image
+// rows (im2col's GEMM would have 6 columns). Strided along w, it takes im2col (patches of 25).
 // CHECK-LABEL: func.func @single_channel
-// CHECK: nn.conv {{.*}}algorithm = "im2col"{{.*}}nn.workspace_bytes = 78400 : i64
-func.func @single_channel(%x: tensor<?x28x28x1xf32>, %w: tensor<5x5x1x6xf32>) -> tensor<?x28x28x6xf32> {
+// CHECK: nn.conv {{.*}}algorithm = "direct"{{.*}}one input channel
+// CHECK-NOT: nn.workspace_bytes
+// CHECK: nn.conv {{.*}}algorithm = "im2col"{{.*}}nn.workspace_bytes = 19600 : i64
+// CHECK: nn.conv_grad_kernel {{.*}}algorithm = "direct"{{.*}}one input channel
+func.func @single_channel(%x: tensor<?x28x28x1xf32>, %w: tensor<5x5x1x6xf32>) -> (tensor<?x28x28x6xf32>, tensor<?x14x14x6xf32>, tensor<5x5x1x6xf32>) {
   %0 = nn.conv %x, %w {strides = [1, 1], dilations = [1, 1], padding = [2, 2, 2, 2], groups = 1 : i64} : (tensor<?x28x28x1xf32>, tensor<5x5x1x6xf32>) -> tensor<?x28x28x6xf32>
-  return %0 : tensor<?x28x28x6xf32>
+  %1 = nn.conv %x, %w {strides = [2, 2], dilations = [1, 1], padding = [2, 1, 2, 1], groups = 1 : i64} : (tensor<?x28x28x1xf32>, tensor<5x5x1x6xf32>) -> tensor<?x14x14x6xf32>
+  %2 = nn.conv_grad_kernel %x, %0 {strides = [1, 1], dilations = [1, 1], padding = [2, 2, 2, 2], groups = 1 : i64, kernel_spatial = [5, 5]} : (tensor<?x28x28x1xf32>, tensor<?x28x28x6xf32>) -> tensor<5x5x1x6xf32>
+  return %0, %1, %2 : tensor<?x28x28x6xf32>, tensor<?x14x14x6xf32>, tensor<5x5x1x6xf32>
 }
 
 // -----

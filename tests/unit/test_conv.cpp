@@ -227,6 +227,12 @@ const Case kCases[] = {
     {"1d pointwise",                2, 1, 9, 5,  3,   1, 1, 1, 1, 1, 1, 1, "valid"},
     {"2d one input channel",        2, 7, 8, 1,  5,   3, 3, 1, 1, 1, 1, 1, "same"},
     {"1d one input channel stride", 2, 1, 11, 1, 4,   1, 3, 1, 2, 1, 1, 1, "valid"},
+    // Direct's row kernel for one input channel (unit stride and dilation along w only).
+    {"2d one channel, LeNet 5x5",   2, 28, 28, 1, 6,  5, 5, 1, 1, 1, 1, 1, "same"},
+    {"2d one channel valid",        1, 9, 11, 1, 7,   4, 3, 1, 1, 1, 1, 1, "valid"},
+    {"2d one channel h stride/dil", 2, 13, 10, 1, 3,  3, 3, 2, 1, 2, 1, 1, "asym"},
+    {"2d one channel wider kernel", 1, 6, 4, 1,  2,   3, 7, 1, 1, 1, 1, 1, "same"},
+    {"1d one channel 5 same",       3, 1, 23, 1, 9,   1, 5, 1, 1, 1, 1, 1, "same"},
 };
 
 } // namespace
