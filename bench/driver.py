@@ -130,14 +130,21 @@ def measure_kerasc(system, spec, settings, kerasc, flags, data):
         raise kerasc_runner.KerascUnavailable(
             f"{os.path.relpath(program, REPO_ROOT)} has no `bench` subcommand (the kerasc at "
             f"{kerasc} predates it)")
+    # Inference is timed on an --inference-only build, as a user shipping a predictor would
+    # compile it: BatchNormalization folds into the layer before it there (a training build
+    # cannot fold, its weights change).
+    infer_program = kerasc_runner.build_program(kerasc, model_path, directory + "_infer",
+                                                KERASC_SYSTEMS[system],
+                                                flags + ["--inference-only"], log=log)
     files = model_table.paths(data.models_dir, spec.name)
-    check = kerasc_runner.verify(program, files["x"], np.load(files["y"]),
+    check = kerasc_runner.verify(infer_program, files["x"], np.load(files["y"]),
                                  peers.AGREEMENT_TOLERANCE)
     data.verification.append({"model": spec.name, "system": system, **check})
     rows, rss, latency_b256 = [], {"infer": [], "train": []}, None
     arena = {}
     for b in infer_batches(spec):
-        r = settings.measure(lambda: kerasc_runner.bench(program, "infer", b, settings.runs,
+        r = settings.measure(lambda: kerasc_runner.bench(infer_program, "infer", b,
+                                                         settings.runs,
                                                          min_time=settings.min_time))
         rows.append(row(spec.name, f"infer_b{b}", system, "latency_us", b, r["runs"],
                         others_cpu_share=r["others_cpu_share"]))
