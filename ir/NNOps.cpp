@@ -786,22 +786,28 @@ LogicalResult BatchNormTrainOp::verify() {
   return success();
 }
 
-FailureOr<TensorType> BatchNormGradOp::inferResultType() {
-  if (!allRanked(*this))
-    return unrankedF32(getContext());
-  if (shapeOf(getGrad()) != shapeOf(getInput()))
-    return emitOpError("grad and input must have the same shape");
-  if (failed(checkNormParams(*this, getInput(), getAxis(), {{getGamma(), "gamma"}})))
+/// The result of a normalization gradient (operands grad, input, gamma): the input's type for
+/// operand 0, gamma's for operand 1.
+template <class GradOp> static FailureOr<TensorType> normGradType(GradOp op) {
+  if (!allRanked(op))
+    return unrankedF32(op.getContext());
+  if (shapeOf(op.getGrad()) != shapeOf(op.getInput()))
+    return op.emitOpError("grad and input must have the same shape");
+  if (failed(checkNormParams(op, op.getInput(), op.getAxis(), {{op.getGamma(), "gamma"}})))
     return failure();
-  return sameAsOperand(*this, static_cast<int64_t>(getOperand()) == 0 ? 1 : 2);
+  return sameAsOperand(op, static_cast<int64_t>(op.getOperand()) == 0 ? 1 : 2);
 }
 
-LogicalResult BatchNormGradOp::verify() {
-  int64_t operand = static_cast<int64_t>(getOperand());
+template <class GradOp> static LogicalResult verifyNormGradOperand(GradOp op) {
+  int64_t operand = static_cast<int64_t>(op.getOperand());
   if (operand != 0 && operand != 1)
-    return emitOpError("operand must be 0 (input) or 1 (gamma)");
+    return op.emitOpError("operand must be 0 (input) or 1 (gamma)");
   return success();
 }
+
+FailureOr<TensorType> BatchNormGradOp::inferResultType() { return normGradType(*this); }
+
+LogicalResult BatchNormGradOp::verify() { return verifyNormGradOperand(*this); }
 
 FailureOr<TensorType> LayerNormOp::inferResultType() {
   if (!allRanked(*this))
@@ -812,22 +818,9 @@ FailureOr<TensorType> LayerNormOp::inferResultType() {
   return sameAsInput(*this);
 }
 
-FailureOr<TensorType> LayerNormGradOp::inferResultType() {
-  if (!allRanked(*this))
-    return unrankedF32(getContext());
-  if (shapeOf(getGrad()) != shapeOf(getInput()))
-    return emitOpError("grad and input must have the same shape");
-  if (failed(checkNormParams(*this, getInput(), getAxis(), {{getGamma(), "gamma"}})))
-    return failure();
-  return sameAsOperand(*this, static_cast<int64_t>(getOperand()) == 0 ? 1 : 2);
-}
+FailureOr<TensorType> LayerNormGradOp::inferResultType() { return normGradType(*this); }
 
-LogicalResult LayerNormGradOp::verify() {
-  int64_t operand = static_cast<int64_t>(getOperand());
-  if (operand != 0 && operand != 1)
-    return emitOpError("operand must be 0 (input) or 1 (gamma)");
-  return success();
-}
+LogicalResult LayerNormGradOp::verify() { return verifyNormGradOperand(*this); }
 
 //===----------------------------------------------------------------------------------------===//
 // Training
