@@ -112,6 +112,7 @@ private:
   std::string broadcastTables(ShapedType full, ShapedType part, std::string &decls);
   std::string renderElementwiseLoop(Operation *op, const std::string &result);
   std::string renderMatMul(Operation *op, const std::string &result);
+  std::string renderEpilogue(nn::FusedOp fused, std::string &decls);
   std::string renderConv(Operation *op, const std::string &result); // nn.conv* (CpuTarget.cpp)
   std::string renderScalarOps(ArrayRef<Operation *> ops, std::string &decls,
                               llvm::DenseMap<Value, std::string> &scalars, ShapedType resultType,

@@ -182,23 +182,30 @@ std::string CpuEmitter::renderElementwiseLoop(Operation *op, const std::string &
                      body, result, scalars.lookup(last));
 }
 
+/// The epilogue lambda (acc, i, column) -> float of a fused group headed by a matmul or a
+/// convolution: the group's elementwise ops applied to the head's result `acc`.
+std::string CpuEmitter::renderEpilogue(nn::FusedOp fused, std::string &decls) {
+  Operation *head = &fused.getBody().front().front();
+  auto [ops, last] = fusedBody(fused);
+  llvm::DenseMap<Value, std::string> scalars{{head->getResult(0), "acc"}};
+  std::string body = renderScalarOps(ops, decls, scalars, shapedType(fused.getResult()),
+                                     /*columnInScope=*/true);
+  body += "      return " + scalars.lookup(last) + ";\n";
+  // Name only the indices the body reads, so the lambda compiles without warnings.
+  const bool readsFlatIndex = std::regex_search(body, std::regex("[\\[(]i[\\] ,]"));
+  const bool readsColumn = body.find("[column]") != std::string::npos;
+  return fmt::format("[&](float acc, int64_t {}, int64_t {}) {{\n{}    }}",
+                     readsFlatIndex ? "i" : "/*i*/", readsColumn ? "column" : "/*column*/",
+                     body);
+}
+
 std::string CpuEmitter::renderMatMul(Operation *op, const std::string &result) {
   nn::MatMulOp matmul;
   std::string epilogue = "kerasc::IdentityEpilogue{}";
   std::string decls;
   if (auto fused = dyn_cast<nn::FusedOp>(op)) {
     matmul = cast<nn::MatMulOp>(fused.getBody().front().front());
-    auto [ops, last] = fusedBody(fused);
-    llvm::DenseMap<Value, std::string> scalars{{matmul.getResult(), "acc"}};
-    std::string body = renderScalarOps(ops, decls, scalars, shapedType(fused.getResult()),
-                                       /*columnInScope=*/true);
-    body += "      return " + scalars.lookup(last) + ";\n";
-    // Name only the indices the body reads, so the lambda compiles without warnings.
-    const bool readsFlatIndex = std::regex_search(body, std::regex("[\\[(]i[\\] ,]"));
-    const bool readsColumn = body.find("[column]") != std::string::npos;
-    epilogue = fmt::format("[&](float acc, int64_t {}, int64_t {}) {{\n{}    }}",
-                           readsFlatIndex ? "i" : "/*i*/", readsColumn ? "column" : "/*column*/",
-                           body);
+    epilogue = renderEpilogue(fused, decls);
   } else {
     matmul = cast<nn::MatMulOp>(op);
   }
@@ -222,18 +229,9 @@ std::string CpuEmitter::renderConv(Operation *op, const std::string &result) {
   std::string decls;
   if (auto fused = dyn_cast<nn::FusedOp>(op)) {
     conv = &fused.getBody().front().front();
-    auto [ops, last] = fusedBody(fused);
-    llvm::DenseMap<Value, std::string> scalars{{conv->getResult(0), "acc"}};
-    std::string body = renderScalarOps(ops, decls, scalars, shapedType(fused.getResult()),
-                                       /*columnInScope=*/true);
-    body += "      return " + scalars.lookup(last) + ";\n";
-    // The epilogue's column is the output channel, so per-channel operands (bias, batch norm)
-    // read [column]; name only the indices the body reads.
-    const bool readsFlatIndex = std::regex_search(body, std::regex("[\\[(]i[\\] ,]"));
-    const bool readsColumn = body.find("[column]") != std::string::npos;
-    epilogue = fmt::format("[&](float acc, int64_t {}, int64_t {}) {{\n{}    }}",
-                           readsFlatIndex ? "i" : "/*i*/", readsColumn ? "column" : "/*column*/",
-                           body);
+    // The epilogue's column is the output channel: per-channel operands (bias, batch norm)
+    // read [column].
+    epilogue = renderEpilogue(fused, decls);
   }
   auto layerError = [&](const std::string &what) {
     std::vector<std::string> layers = nn::layerNames(conv->getLoc());
