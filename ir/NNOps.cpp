@@ -660,11 +660,14 @@ FailureOr<TensorType> PoolOp::inferResultType() {
   return pooledType(*this, getInput(), getWindow(), getStrides(), getPadding());
 }
 
-LogicalResult PoolOp::verify() {
-  if (getKind() != "max" && getKind() != "avg")
-    return emitOpError() << "kind must be \"max\" or \"avg\", got \"" << getKind() << "\"";
+/// nn.pool and nn.pool_grad name their pooling with the same `kind`.
+static LogicalResult verifyPoolKind(Operation *op, llvm::StringRef kind) {
+  if (kind != "max" && kind != "avg")
+    return op->emitOpError() << "kind must be \"max\" or \"avg\", got \"" << kind << "\"";
   return success();
 }
+
+LogicalResult PoolOp::verify() { return verifyPoolKind(*this, getKind()); }
 
 FailureOr<TensorType> PoolGradOp::inferResultType() {
   if (!allRanked(*this))
@@ -678,11 +681,7 @@ FailureOr<TensorType> PoolGradOp::inferResultType() {
   return sameAsOperand(*this, 1);
 }
 
-LogicalResult PoolGradOp::verify() {
-  if (getKind() != "max" && getKind() != "avg")
-    return emitOpError() << "kind must be \"max\" or \"avg\", got \"" << getKind() << "\"";
-  return success();
-}
+LogicalResult PoolGradOp::verify() { return verifyPoolKind(*this, getKind()); }
 
 FailureOr<TensorType> PadOp::inferResultType() {
   if (!allRanked(*this))
