@@ -51,6 +51,15 @@ struct Choice {
   std::string why;
 };
 
+/// A convolution for conv.h's one-input-channel row kernels: one input channel and no groups (a
+/// grayscale image), unit stride and dilation along w, and an output row (`out` is the
+/// convolution's output [B, O..., Cout]) of at most 4096 floats (conv.h's kSingleChannelTile).
+bool singleChannelRows(int64_t groups, int64_t inChannels, ArrayAttr strides, ArrayAttr dilations,
+                       ArrayRef<int64_t> out) {
+  return groups == 1 && inChannels == 1 && ints(strides).back() == 1 &&
+         ints(dilations).back() == 1 && out[out.size() - 2] * out.back() <= 4096;
+}
+
 Choice chooseConv(nn::ConvOp conv) {
   auto in = shapeOf(conv.getInput()), kernel = shapeOf(conv.getKernel()),
        out = shapeOf(conv.getResult());
@@ -65,11 +74,9 @@ Choice chooseConv(nn::ConvOp conv) {
     return {"pointwise", 0, "1x1, stride 1, unpadded: a matmul over every position"};
   if (groups > 1 && inPerGroup == 1)
     return {"direct", 0, "one input channel per group (depthwise): nothing to contract"};
-  // One input channel (a grayscale image), unit stride and dilation along w, and an output row
-  // tile of at most 4096 floats (conv.h's kSingleChannelTile): the direct kernel vectorizes
-  // along the image rows, where im2col's GEMM would have only Cout (6 for LeNet) columns.
-  if (groups == 1 && in.back() == 1 && strides.back() == 1 &&
-      ints(conv.getDilations()).back() == 1 && out[spatial] * out.back() <= 4096)
+  // The direct kernel vectorizes along the image rows, where im2col's GEMM would have only
+  // Cout (6 for LeNet) columns.
+  if (singleChannelRows(groups, in.back(), conv.getStrides(), conv.getDilations(), out))
     return {"direct", 0, "one input channel: shifted rows vectorized along the image width"};
   const int64_t patch = kernelPoints * inPerGroup;
   if (patch < kMinPatchLength)
@@ -98,12 +105,10 @@ Choice chooseGradKernel(nn::ConvGradKernelOp grad) {
   const int64_t patch = product(ints(grad.getKernelSpatial())) * inPerGroup;
   if (groups > 1 && inPerGroup == 1)
     return {"direct", 0, "one input channel per group (depthwise)"};
-  // One input channel, unit stride and dilation along w (as in chooseConv): dot products of
-  // shifted image rows with dy's channels; the GEMM would have only Cout columns.
-  SmallVector<int64_t> ks = ints(grad.getKernelSpatial());
-  if (groups == 1 && in.back() == 1 && ints(grad.getStrides()).back() == 1 &&
-      ints(grad.getDilations()).back() == 1 && dy[spatial] * dy.back() <= 4096 &&
-      product(ks) <= 256)
+  // Dot products of shifted image rows with dy's channels (at most conv.h's
+  // kSingleChannelTaps = 256 taps); the GEMM would have only Cout columns.
+  if (singleChannelRows(groups, in.back(), grad.getStrides(), grad.getDilations(), dy) &&
+      product(ints(grad.getKernelSpatial())) <= 256)
     return {"direct", 0, "one input channel: shifted rows dotted with dy's channels"};
   return {"im2col", product(dy.slice(1, spatial)) * patch * 4,
           "patches^T x dy as one GEMM over the batch's positions"};
