@@ -59,6 +59,20 @@ inline ShapedType shapedType(Value v) { return v.getType().cast<ShapedType>(); }
 /// "(None, 8)" like Keras prints shapes.
 inline std::string shapeText(ShapedType type) { return nn::kerasShapeText(type.getShape()); }
 
+/// An I64ArrayAttr's values (strides, padding, perm, ...).
+inline std::vector<int64_t> intList(Attribute attr) {
+  std::vector<int64_t> values;
+  for (Attribute a : attr.cast<ArrayAttr>())
+    values.push_back(a.cast<IntegerAttr>().getInt());
+  return values;
+}
+
+/// The Keras layer an op comes from, for error messages ("?" when its location names none).
+inline std::string firstLayerName(Location loc) {
+  std::vector<std::string> layers = nn::layerNames(loc);
+  return layers.empty() ? std::string("?") : layers[0];
+}
+
 /// Elements per sample before and after `axis`: a tensor viewed as [batch * outer, dim, inner].
 inline std::pair<int64_t, int64_t> aroundAxis(ShapedType type, int64_t axis) {
   int64_t outer = 1, inner = 1;

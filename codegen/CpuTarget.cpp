@@ -234,19 +234,11 @@ std::string CpuEmitter::renderConv(Operation *op, const std::string &result) {
     epilogue = renderEpilogue(fused, decls);
   }
   auto layerError = [&](const std::string &what) {
-    std::vector<std::string> layers = nn::layerNames(conv->getLoc());
-    return std::runtime_error(fmt::format("layer {}: {}",
-                                          layers.empty() ? std::string("?") : layers[0], what));
+    return std::runtime_error(fmt::format("layer {}: {}", firstLayerName(conv->getLoc()), what));
   };
-  auto ints = [](Attribute a) {
-    std::vector<int64_t> v;
-    for (Attribute e : a.cast<ArrayAttr>())
-      v.push_back(e.cast<IntegerAttr>().getInt());
-    return v;
-  };
-  const std::vector<int64_t> strides = ints(conv->getAttr("strides"));
-  const std::vector<int64_t> dilations = ints(conv->getAttr("dilations"));
-  const std::vector<int64_t> padding = ints(conv->getAttr("padding"));
+  const std::vector<int64_t> strides = intList(conv->getAttr("strides"));
+  const std::vector<int64_t> dilations = intList(conv->getAttr("dilations"));
+  const std::vector<int64_t> padding = intList(conv->getAttr("padding"));
   const int64_t groups = conv->getAttrOfType<IntegerAttr>("groups").getInt();
   const int64_t spatial = static_cast<int64_t>(strides.size());
   if (spatial < 1 || spatial > 2)
@@ -273,7 +265,7 @@ std::string CpuEmitter::renderConv(Operation *op, const std::string &result) {
   } else {
     convIn = shapedType(a);
     convOut = shapedType(b);
-    kernel = ints(conv->getAttr("kernel_spatial"));
+    kernel = intList(conv->getAttr("kernel_spatial"));
     call = "conv_grad_kernel";
   }
   // 1-D runs as 2-D with a height of 1.
@@ -331,21 +323,14 @@ bool CpuEmitter::renderPoolingOp(Operation *op, const std::string &name, std::st
   if (!isa<nn::PoolOp, nn::PoolGradOp, nn::PadOp, nn::ResizeOp, nn::ResizeGradOp>(op))
     return false;
   auto list = [](ArrayRef<int64_t> v) { return fmt::format("{{{}}}", fmt::join(v, ", ")); };
-  auto attrList = [&](const char *key) {
-    std::vector<int64_t> v;
-    for (Attribute a : op->getAttrOfType<ArrayAttr>(key))
-      v.push_back(a.cast<IntegerAttr>().getInt());
-    return list(v);
-  };
+  auto attrList = [&](const char *key) { return list(intList(op->getAttr(key))); };
   // [B, S..., C] -> the spatial dims S...
   auto spatial = [](ShapedType t) { return t.getShape().drop_front().drop_back(); };
   auto checkRank = [&](ShapedType t) {
-    if (t.getRank() < 3 || t.getRank() > 2 + 3) {
-      std::vector<std::string> layers = nn::layerNames(op->getLoc());
+    if (t.getRank() < 3 || t.getRank() > 2 + 3)
       throw std::runtime_error(fmt::format(
           "layer {}: the cpu target pools and resizes 1 to 3 spatial axes, not {}",
-          layers.empty() ? std::string("?") : layers[0], t.getRank() - 2));
-    }
+          firstLayerName(op->getLoc()), t.getRank() - 2));
   };
 
   if (auto pad = dyn_cast<nn::PadOp>(op)) {
@@ -456,9 +441,7 @@ void CpuEmitter::renderOp(Operation *op, std::string &out) {
                        softmax.getLog() ? "true" : "false");
   } else if (auto transpose = dyn_cast<nn::TransposeOp>(op)) {
     ShapedType in = shapedType(transpose.getInput());
-    std::vector<int64_t> perm;
-    for (Attribute a : transpose.getPerm())
-      perm.push_back(a.cast<IntegerAttr>().getInt());
+    const std::vector<int64_t> perm = intList(transpose.getPerm());
     out += fmt::format("    const int64_t dims[] = {{batch, {}}};\n"
                        "    static constexpr int64_t perm[] = {{{}}};\n"
                        "    kerasc::transpose({}, {}, dims, perm, {});\n",

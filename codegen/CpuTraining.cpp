@@ -159,8 +159,7 @@ std::string renderAugmentation(Operation *op, const std::string &name, ShapedTyp
   llvm::StringRef cls = op->getAttrOfType<StringAttr>("layer_class").getValue();
   if (!cfg || !cls.startswith("Random"))
     return "";
-  std::vector<std::string> layers = nn::layerNames(op->getLoc());
-  const std::string layer = layers.empty() ? std::string("?") : layers[0];
+  const std::string layer = firstLayerName(op->getLoc());
   auto stream = op->getAttrOfType<IntegerAttr>("stream");
   if (!stream || type.getRank() != 4)
     throw std::runtime_error(fmt::format("layer {} ({}): expected a 4-D batch of images with "
@@ -395,11 +394,8 @@ bool CpuEmitter::renderTrainingOp(Operation *op, const std::string &name, Shaped
                        : cls == "AlphaDropout"      ? "AlphaDropout"
                                                     : nullptr;
     if (!kind || !stream) {
-      std::vector<std::string> layers = nn::layerNames(op->getLoc());
-      throw std::runtime_error(fmt::format(
-          "layer {}: training through {} is not supported", layers.empty() ? std::string("?")
-                                                                          : layers[0],
-          cls.str()));
+      throw std::runtime_error(fmt::format("layer {}: training through {} is not supported",
+                                           firstLayerName(op->getLoc()), cls.str()));
     }
     // SpatialDropout draws once per (sample, channel): the channel axis is the last one, or
     // the first after the batch for channels_first.
